@@ -87,6 +87,7 @@ class RadixCacheModelPropertiesTest {
             int[] expected = new int[expectedPages];
             for (int i = 0; i < expectedPages; i++) expected[i] = (int) entry(ns, tokens, i + 1)[0];
             assertArrayEquals(expected, r.pages(), "matched pages");
+            checkReport(ns, tokens, tokens.length - 1, r.report());
             touch(ns, tokens, expectedPages);
             cache.lock(r.lastNode());
             pending = new Seq(ns, tokens, r.lastNode(), r.pages(), new int[0]);
@@ -175,6 +176,36 @@ class RadixCacheModelPropertiesTest {
             assertEquals(numCached, cache.cachedPages(), "cached pages");
             assertEquals(numUnlocked, cache.evictablePages(), "evictable pages");
             assertEquals(pool.numPages(), pool.numFree() + cache.cachedPages() + numHeld, "no page leaked");
+        }
+
+        /** The report's claims, each recomputed from the model. */
+        private void checkReport(String ns, int[] tokens, int limit, CacheReport report) {
+            int longestCommon = 0; // token-level: the most tokens any cached path shares with the prompt
+            for (List<Integer> key : model.get(ns).keySet()) {
+                int n = Math.min(key.size(), limit);
+                int i = 0;
+                while (i < n && key.get(i) == tokens[i]) i++;
+                longestCommon = Math.max(longestCommon, i);
+            }
+            int cached = report.cachedTokens();
+            switch (report.outcome()) {
+                case SHORTER_THAN_PAGE -> assertTrue(limit < pageSize);
+                case EMPTY_CACHE -> assertTrue(model.get(ns).isEmpty());
+                case DIVERGED -> {
+                    assertEquals(longestCommon, report.divergedAt(), "divergence position");
+                    assertEquals(tokens[report.divergedAt()], report.promptToken());
+                    assertTrue(report.cachedToken() != report.promptToken());
+                }
+                case PARTIAL_PAGE -> assertEquals(limit, longestCommon, "the prompt ends inside the cached path");
+                case FULL_HIT -> assertTrue(cached == limit / pageSize * pageSize || longestCommon == cached);
+                case OTHER_NAMESPACE -> {
+                    String other = ns.equals(NAMESPACES[0]) ? NAMESPACES[1] : NAMESPACES[0];
+                    assertTrue(modelLongestMatch(other, tokens, limit) * pageSize > cached);
+                }
+                case EVICTED -> assertTrue(cached < limit / pageSize * pageSize);
+            }
+            if (report.outcome() != CacheReport.Outcome.DIVERGED) assertEquals(-1, report.divergedAt());
+            assertTrue(report.message().startsWith(cached + " of " + tokens.length + " prompt tokens from cache"));
         }
 
         // ---- the naive model ----
