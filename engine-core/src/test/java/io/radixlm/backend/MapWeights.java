@@ -3,6 +3,7 @@ package io.radixlm.backend;
 import io.radixlm.model.DType;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.ModelFormatException;
+import io.radixlm.model.TensorNames;
 import io.radixlm.model.WeightSource;
 
 import java.util.HashMap;
@@ -42,7 +43,7 @@ final class MapWeights implements WeightSource {
             linear(w, rnd, p + "self_attn.q_proj", h, c.qDim(), c.attentionBias());
             linear(w, rnd, p + "self_attn.k_proj", h, c.kvDim(), c.attentionBias());
             linear(w, rnd, p + "self_attn.v_proj", h, c.kvDim(), c.attentionBias());
-            linear(w, rnd, p + "self_attn.o_proj", c.qDim(), h, false);
+            linear(w, rnd, p + "self_attn.o_proj", c.qDim(), h, TensorNames.hasOutputBias(c));
             if (c.qkNorm()) {
                 w.put(p + "self_attn.q_norm.weight", norm(rnd, c.headDim()), c.headDim());
                 w.put(p + "self_attn.k_norm.weight", norm(rnd, c.headDim()), c.headDim());
