@@ -57,7 +57,7 @@ final class OutputText {
         int held = 0;
         for (String stop : stopStrings) {
             for (int len = Math.min(stop.length() - 1, text.length()); len > held; len--) {
-                if (text.regionMatches(text.length() - len, stop, 0, len)) {
+                if (stop.startsWith(text.substring(text.length() - len))) {
                     held = len;
                     break;
                 }
