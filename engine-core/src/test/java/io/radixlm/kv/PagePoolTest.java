@@ -11,11 +11,12 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
 import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.stream.LongStream;
 
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.constraints.IntRange;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 class PagePoolTest {
 
@@ -63,31 +64,43 @@ class PagePoolTest {
         assertThrows(IllegalArgumentException.class, () -> new PagePool(0));
     }
 
-    @Property(tries = 200)
-    void randomAllocateAndFreeNeverHandsOutAHeldPage(@ForAll long seed, @ForAll @IntRange(min = 1, max = 50) int numPages) {
+    /** Fixed, well-spread seeds (consecutive seeds give {@link Random} correlated first draws). */
+    static LongStream seeds() {
+        return new SplittableRandom(0x9A6E_9001L).longs(200);
+    }
+
+    /** Each run is determined by its seed (pool size and operations); a failure names the seed. */
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void randomAllocateAndFreeNeverHandsOutAHeldPage(long seed) {
         Random random = new Random(seed);
-        PagePool pool = new PagePool(numPages);
-        List<Integer> held = new ArrayList<>();
-        for (int step = 0; step < 200; step++) {
-            if (random.nextBoolean()) {
-                int n = random.nextInt(numPages + 1);
-                if (!pool.canAllocate(n)) {
-                    assertThrows(IllegalStateException.class, () -> pool.allocate(n));
-                    continue;
+        int numPages = 1 + random.nextInt(50); // 1..50 pages
+        try {
+            PagePool pool = new PagePool(numPages);
+            List<Integer> held = new ArrayList<>();
+            for (int step = 0; step < 200; step++) {
+                if (random.nextBoolean()) {
+                    int n = random.nextInt(numPages + 1);
+                    if (!pool.canAllocate(n)) {
+                        assertThrows(IllegalStateException.class, () -> pool.allocate(n));
+                        continue;
+                    }
+                    for (int p : pool.allocate(n)) {
+                        assertFalse(held.contains(p), "page " + p + " handed out twice");
+                        assertTrue(p >= 0 && p < numPages);
+                        held.add(p);
+                    }
+                } else if (!held.isEmpty()) {
+                    int n = 1 + random.nextInt(held.size());
+                    int[] toFree = new int[n];
+                    for (int i = 0; i < n; i++) toFree[i] = held.remove(random.nextInt(held.size()));
+                    pool.free(toFree);
+                    for (int p : toFree) assertTrue(pool.isFree(p));
                 }
-                for (int p : pool.allocate(n)) {
-                    assertFalse(held.contains(p), "page " + p + " handed out twice");
-                    assertTrue(p >= 0 && p < numPages);
-                    held.add(p);
-                }
-            } else if (!held.isEmpty()) {
-                int n = 1 + random.nextInt(held.size());
-                int[] toFree = new int[n];
-                for (int i = 0; i < n; i++) toFree[i] = held.remove(random.nextInt(held.size()));
-                pool.free(toFree);
-                for (int p : toFree) assertTrue(pool.isFree(p));
+                assertEquals(numPages, pool.numFree() + held.size(), Arrays.toString(held.toArray()));
             }
-            assertEquals(numPages, pool.numFree() + held.size(), Arrays.toString(held.toArray()));
+        } catch (AssertionError | RuntimeException e) {
+            throw new AssertionError("seed " + seed + "L (numPages " + numPages + "): " + e.getMessage(), e);
         }
     }
 }
