@@ -179,7 +179,14 @@ public final class CpuKernels {
                                  int numHeads, int numKvHeads, int headDim, int pageSize) {
         int[] seqOfToken = new int[batch.numTokens()];
         for (int s = 0; s < batch.numSeqs(); s++) {
-            for (int t = batch.queryStarts()[s]; t < batch.queryStarts()[s + 1]; t++) seqOfToken[t] = s;
+            for (int t = batch.queryStarts()[s]; t < batch.queryStarts()[s + 1]; t++) {
+                // A position past the context would read slots nobody wrote: an engine bug, caught here.
+                if (batch.positions()[t] >= batch.contextLengths()[s]) {
+                    throw new IllegalArgumentException("token " + t + " at position " + batch.positions()[t]
+                            + " lies beyond its sequence's context length " + batch.contextLengths()[s]);
+                }
+                seqOfToken[t] = s;
+            }
         }
         IntStream.range(0, batch.numTokens() * numHeads).parallel().forEach(task -> {
             int t = task / numHeads;

@@ -3,10 +3,13 @@ package io.radixlm.backend;
 import io.radixlm.model.ConfigLoader;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.SafetensorsWeights;
+import io.radixlm.testing.Golden;
+import io.radixlm.testing.ModelReference;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -14,7 +17,6 @@ import java.util.Random;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -27,16 +29,17 @@ class CpuBackendGoldenTest {
     private static final int NUM_PAGES = 64;
 
     static Stream<Arguments> modelsAndLengths() {
-        return GoldenModel.NAMES.stream().flatMap(n -> Stream.of(1, 7, 33, 300).map(l -> Arguments.of(n, l)));
+        return Golden.MODEL_NAMES.stream().flatMap(n -> Golden.SEQUENCE_LENGTHS.stream().map(l -> Arguments.of(n, l)));
     }
 
     static Stream<String> models() {
-        return GoldenModel.NAMES.stream();
+        return Golden.MODEL_NAMES.stream();
     }
 
-    private static CpuBackend open(GoldenModel golden) {
-        ModelConfig config = ConfigLoader.load(golden.dir());
-        try (SafetensorsWeights weights = SafetensorsWeights.open(golden.dir())) {
+    private static CpuBackend open(String name) {
+        Path dir = Golden.modelDir(name);
+        ModelConfig config = ConfigLoader.load(dir);
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir)) {
             CpuBackend backend = new CpuBackend(config, weights);
             backend.allocateKvCache(NUM_PAGES, PAGE_SIZE);
             return backend;
@@ -46,15 +49,15 @@ class CpuBackendGoldenTest {
     @ParameterizedTest(name = "{0} length {1}")
     @MethodSource("modelsAndLengths")
     void logitsOfEveryPositionMatchTransformers(String name, int length) {
-        GoldenModel golden = GoldenModel.load(name);
-        GoldenModel.Sequence seq = golden.sequence(length);
-        try (CpuBackend backend = open(golden)) {
-            float[] ours = PagedDriver.run(backend, PAGE_SIZE, List.of(seq.ids()),
+        int[] ids = Golden.modelReference(name).sequence(length).ids();
+        float[] reference = Golden.referenceLogits(name, length).data(); // (length, vocab)
+        try (CpuBackend backend = open(name)) {
+            float[] ours = PagedDriver.run(backend, PAGE_SIZE, List.of(ids),
                     List.of(PagedDriver.contiguousPages(0, PagedDriver.pagesFor(length, PAGE_SIZE))),
                     PagedDriver.oneShot(length))[0];
-            double relative = relativeError(ours, seq.logits());
+            double relative = Golden.relativeError(ours, reference);
             System.out.printf("%s length %d: relative error %.3g, max abs error %.3g%n",
-                    name, length, relative, maxAbsError(ours, seq.logits()));
+                    name, length, relative, maxAbsError(ours, reference));
             assertTrue(relative <= 1e-3, name + " length " + length + ": relative error " + relative);
         }
     }
@@ -62,10 +65,9 @@ class CpuBackendGoldenTest {
     @ParameterizedTest
     @MethodSource("models")
     void chunkedPrefillOnScrambledPagesThenDecodeEqualsOneShot(String name) {
-        GoldenModel golden = GoldenModel.load(name);
-        int[] ids = golden.sequence(300).ids();
+        int[] ids = Golden.modelReference(name).sequence(300).ids();
         int numPages = PagedDriver.pagesFor(ids.length, PAGE_SIZE);
-        try (CpuBackend backend = open(golden)) {
+        try (CpuBackend backend = open(name)) {
             float[] oneShot = PagedDriver.run(backend, PAGE_SIZE, List.of(ids),
                     List.of(PagedDriver.contiguousPages(0, numPages)), PagedDriver.oneShot(ids.length))[0];
             int[] scrambled = CpuBackendTest.shuffledPages(new Random(name.hashCode()), numPages, NUM_PAGES);
@@ -78,10 +80,10 @@ class CpuBackendGoldenTest {
     @ParameterizedTest
     @MethodSource("models")
     void twoSequencesBatchedTogetherEqualEachAlone(String name) {
-        GoldenModel golden = GoldenModel.load(name);
-        int[] a = golden.sequence(33).ids();
-        int[] b = golden.sequence(7).ids();
-        try (CpuBackend backend = open(golden)) {
+        ModelReference reference = Golden.modelReference(name);
+        int[] a = reference.sequence(33).ids();
+        int[] b = reference.sequence(7).ids();
+        try (CpuBackend backend = open(name)) {
             float[] aloneA = PagedDriver.run(backend, PAGE_SIZE, List.of(a),
                     List.of(PagedDriver.contiguousPages(0, 3)), PagedDriver.oneShot(a.length))[0];
             float[] aloneB = PagedDriver.run(backend, PAGE_SIZE, List.of(b),
@@ -101,12 +103,12 @@ class CpuBackendGoldenTest {
     @ParameterizedTest
     @MethodSource("models")
     void greedyContinuationEqualsTransformers(String name) {
-        GoldenModel golden = GoldenModel.load(name);
-        int[] prompt = golden.greedyPrompt();
-        int[] expected = golden.greedyTokens();
+        ModelReference.Greedy greedy = Golden.modelReference(name).greedy();
+        int[] prompt = greedy.prompt();
+        int[] expected = greedy.tokens();
         int[] pages = PagedDriver.contiguousPages(0, PagedDriver.pagesFor(prompt.length + expected.length, PAGE_SIZE));
         int[] generated = new int[expected.length];
-        try (CpuBackend backend = open(golden)) {
+        try (CpuBackend backend = open(name)) {
             float[] logits = backend.forward(step(Arrays.copyOf(prompt, prompt.length), 0, pages, prompt.length - 1));
             for (int i = 0; i < expected.length; i++) {
                 generated[i] = argmax(logits);
@@ -135,18 +137,6 @@ class CpuBackendGoldenTest {
         int best = 0;
         for (int i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
         return best;
-    }
-
-    /** ‖ours − ref‖₂ / ‖ref‖₂ over all positions. */
-    static double relativeError(float[] ours, float[] ref) {
-        assertEquals(ref.length, ours.length);
-        double diff = 0;
-        double norm = 0;
-        for (int i = 0; i < ref.length; i++) {
-            diff += Math.pow((double) ours[i] - ref[i], 2);
-            norm += (double) ref[i] * ref[i];
-        }
-        return Math.sqrt(diff / norm);
     }
 
     static double maxAbsError(float[] ours, float[] ref) {

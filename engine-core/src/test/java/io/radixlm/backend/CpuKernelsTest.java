@@ -129,6 +129,14 @@ class CpuKernelsTest {
     }
 
     @Test
+    void attentionRejectsAPositionBeyondTheContextLength() {
+        ForwardBatch batch = new ForwardBatch(new int[] {0}, new int[] {1}, new int[] {1},
+                new int[] {0, 1}, new int[] {1}, new int[][] {{0}}, new int[] {0});
+        assertThrows(IllegalArgumentException.class, () -> CpuKernels.attention(new float[2], new float[2],
+                new float[4], new float[4], batch, 1, 1, 2, 2));
+    }
+
+    @Test
     void swigluIsSiluOfGateTimesUp() {
         float[] out = new float[3];
         CpuKernels.swiglu(out, new float[] {0, 1, -2}, new float[] {5, 2, 3}, 3);
