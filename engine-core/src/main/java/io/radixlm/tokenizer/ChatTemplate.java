@@ -3,7 +3,6 @@ package io.radixlm.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import io.radixlm.model.ModelFormatException;
@@ -37,8 +36,7 @@ public final class ChatTemplate {
         String trimmed = template.endsWith("\n") ? template.substring(0, template.length() - 1) : template;
         this.source = JinjaPythonisms.rewrite(trimmed);
         this.specialTokens = Map.copyOf(specialTokens);
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
-        JinjaPythonisms.register(jinjava);
+        this.jinjava = JinjaPythonisms.newJinjava();
     }
 
     /**
