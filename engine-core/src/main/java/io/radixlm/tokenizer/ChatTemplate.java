@@ -83,14 +83,12 @@ public final class ChatTemplate {
     }
 
     /**
-     * Token ids of the rendered conversation. Special tokens are added only when the rendered text does not
-     * already start with bos_token, so a template that writes BOS itself does not get a second one.
+     * Token ids of the rendered conversation, as transformers' apply_chat_template(tokenize=True): the text is
+     * encoded without the tokenizer's special tokens, because the template writes BOS itself where the model
+     * wants one (transformers passes add_special_tokens=False). A template without BOS therefore gets none.
      */
     public int[] encode(Tokenizer tokenizer, List<ChatMessage> messages, boolean addGenerationPrompt) {
-        String text = render(messages, addGenerationPrompt);
-        String bos = bosToken();
-        boolean templateWroteBos = !bos.isEmpty() && text.startsWith(bos);
-        return tokenizer.encode(text, !templateWroteBos);
+        return tokenizer.encode(render(messages, addGenerationPrompt), false);
     }
 
     private static ChatTemplateException asChatTemplateException(TemplateError error) {

@@ -163,13 +163,17 @@ class ChatTemplateTest {
         assertEquals("[hi]", ChatTemplate.fromModelDir(dir).render(List.of(new ChatMessage("user", "hi")), false));
     }
 
-    /** A template that writes BOS itself gets no second one; transformers never adds special tokens here. */
+    /**
+     * transformers encodes the rendered text with add_special_tokens=False: a template that writes BOS gets
+     * exactly one, a template without BOS gets none even where the tokenizer's post-processor would add it.
+     */
     @Test
-    void encodeAddsNoSecondBos() {
+    void encodeAddsNoSpecialTokensOfItsOwn() {
         HfTokenizer spm = HfTokenizerTest.tokenizer("spm_bytefallback");
         ChatTemplate withBos = new ChatTemplate("{{ bos_token }}{{ messages[0].content }}", Map.of("bos_token", "<s>"));
-        int[] ids = withBos.encode(spm, List.of(new ChatMessage("user", "hello")), false);
-        assertArrayEquals(spm.encode("hello", true), ids);
+        assertArrayEquals(spm.encode("hello", true), withBos.encode(spm, List.of(new ChatMessage("user", "hello")), false));
+        ChatTemplate withoutBos = new ChatTemplate("{{ messages[0].content }}", Map.of("bos_token", "<s>"));
+        assertArrayEquals(spm.encode("hello", false), withoutBos.encode(spm, List.of(new ChatMessage("user", "hello")), false));
     }
 
     private static final String QWEN3 = """
