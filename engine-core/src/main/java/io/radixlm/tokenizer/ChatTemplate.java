@@ -3,7 +3,6 @@ package io.radixlm.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import io.radixlm.model.ModelFormatException;
@@ -37,8 +36,7 @@ public final class ChatTemplate {
         String trimmed = template.endsWith("\n") ? template.substring(0, template.length() - 1) : template;
         this.source = JinjaPythonisms.rewrite(trimmed);
         this.specialTokens = Map.copyOf(specialTokens);
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
-        JinjaPythonisms.register(jinjava);
+        this.jinjava = JinjaPythonisms.newJinjava();
     }
 
     /**
@@ -85,14 +83,12 @@ public final class ChatTemplate {
     }
 
     /**
-     * Token ids of the rendered conversation. Special tokens are added only when the rendered text does not
-     * already start with bos_token, so a template that writes BOS itself does not get a second one.
+     * Token ids of the rendered conversation, as transformers' apply_chat_template(tokenize=True): the text is
+     * encoded without the tokenizer's special tokens, because the template writes BOS itself where the model
+     * wants one (transformers passes add_special_tokens=False). A template without BOS therefore gets none.
      */
     public int[] encode(Tokenizer tokenizer, List<ChatMessage> messages, boolean addGenerationPrompt) {
-        String text = render(messages, addGenerationPrompt);
-        String bos = bosToken();
-        boolean templateWroteBos = !bos.isEmpty() && text.startsWith(bos);
-        return tokenizer.encode(text, !templateWroteBos);
+        return tokenizer.encode(render(messages, addGenerationPrompt), false);
     }
 
     private static ChatTemplateException asChatTemplateException(TemplateError error) {

@@ -42,7 +42,7 @@ public final class StreamingDetokenizer {
         return newSuffix(prefixText, fullText);
     }
 
-    /** The text still held back (an incomplete character at the end of the output), then resets nothing. */
+    /** The text still held back at the end of the output (an incomplete character, as U+FFFD, like decode gives it). */
     public String flush() {
         String prefixText = decodeRange(prefixOffset, readOffset);
         String fullText = decodeRange(prefixOffset, numIds);

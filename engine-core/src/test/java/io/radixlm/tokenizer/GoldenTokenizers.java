@@ -9,6 +9,8 @@ import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
 /** The tokenizer fixtures made by HF tokenizers/transformers (test resources golden/tokenizers/NAME/). */
@@ -17,7 +19,14 @@ final class GoldenTokenizers {
     static final List<String> NAMES = List.of("bytelevel", "spm_bytefallback");
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    // Shared by the test classes of one JVM and never closed: the native memory goes with the JVM.
+    private static final Map<String, HfTokenizer> TOKENIZERS = new ConcurrentHashMap<>();
+
     private GoldenTokenizers() { }
+
+    static HfTokenizer tokenizer(String name) {
+        return TOKENIZERS.computeIfAbsent(name, n -> HfTokenizer.load(dir(n).resolve("tokenizer.json")));
+    }
 
     static Path dir(String name) {
         try {

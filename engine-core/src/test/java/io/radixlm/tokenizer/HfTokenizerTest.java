@@ -2,7 +2,6 @@ package io.radixlm.tokenizer;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.radixlm.model.ModelFormatException;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -11,8 +10,6 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.stream.Stream;
 
 import static io.radixlm.tokenizer.GoldenTokenizers.ints;
@@ -26,15 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** HfTokenizer against ids and text that HF tokenizers itself produced (golden/tokenizers). */
 class HfTokenizerTest {
 
-    private static final Map<String, HfTokenizer> TOKENIZERS = new HashMap<>();
-
     static HfTokenizer tokenizer(String name) {
-        return TOKENIZERS.computeIfAbsent(name, n -> HfTokenizer.load(GoldenTokenizers.dir(n).resolve("tokenizer.json")));
-    }
-
-    @AfterAll
-    static void closeAll() {
-        TOKENIZERS.values().forEach(HfTokenizer::close);
+        return GoldenTokenizers.tokenizer(name);
     }
 
     static Stream<Object[]> cases() {
