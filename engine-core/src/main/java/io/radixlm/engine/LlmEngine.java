@@ -56,7 +56,7 @@ public final class LlmEngine implements AutoCloseable {
         List<Sequence> seqs = new ArrayList<>();
         for (Request request : requests) {
             validate(request);
-            OutputText text = new OutputText(tokenizer, request.params().stopStrings());
+            OutputText text = new OutputText(tokenizer, request.promptIds(), request.params().stopStrings());
             Sequence seq = new Sequence(request, seqs.size(), now, text);
             seqs.add(seq);
             scheduler.add(seq);

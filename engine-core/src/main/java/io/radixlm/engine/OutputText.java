@@ -17,8 +17,8 @@ final class OutputText {
     private int numEmitted;                           // chars of text already streamed
     private int stopAt = -1;                          // index of the stop string in text, once seen
 
-    OutputText(Tokenizer tokenizer, List<String> stopStrings) {
-        this.detokenizer = tokenizer == null ? null : new StreamingDetokenizer(tokenizer);
+    OutputText(Tokenizer tokenizer, int[] promptIds, List<String> stopStrings) {
+        this.detokenizer = tokenizer == null ? null : new StreamingDetokenizer(tokenizer, promptIds);
         this.stopStrings = stopStrings;
     }
 

@@ -16,6 +16,7 @@ import java.util.Arrays;
 public final class StreamingDetokenizer {
 
     private static final char REPLACEMENT = '\uFFFD';
+    private static final int PROMPT_CONTEXT = 5;
 
     private final Tokenizer tokenizer;
     private int[] ids = new int[16];
@@ -24,8 +25,28 @@ public final class StreamingDetokenizer {
     private int readOffset;     // ids before this one have been returned as text
 
     public StreamingDetokenizer(Tokenizer tokenizer) {
+        this(tokenizer, new int[0]);
+    }
+
+    /**
+     * A detokenizer whose output continues the given prompt: its last few tokens are decoded as context
+     * only, so that the first generated token gets the leading space a SentencePiece decoder gives a
+     * token in the middle of a text (as vLLM starts its window a few tokens before the prompt's end).
+     */
+    public StreamingDetokenizer(Tokenizer tokenizer, int[] prompt) {
         if (tokenizer == null) throw new IllegalArgumentException("streaming detokenizer needs a tokenizer");
         this.tokenizer = tokenizer;
+        int numContext = Math.min(PROMPT_CONTEXT, prompt.length);
+        // A window that starts inside a byte-fallback character would decode its orphan bytes as U+FFFD
+        // in a way that differs once more bytes follow: start it at a character boundary (<= 4 bytes back).
+        while (numContext < Math.min(PROMPT_CONTEXT + 3, prompt.length)
+                && tokenizer.decode(Arrays.copyOfRange(prompt, prompt.length - numContext, prompt.length))
+                        .indexOf(REPLACEMENT) >= 0) {
+            numContext++;
+        }
+        ids = Arrays.copyOf(Arrays.copyOfRange(prompt, prompt.length - numContext, prompt.length), numContext + 16);
+        numIds = numContext;
+        readOffset = numContext;
     }
 
     /** Adds one generated token; returns the text it completes (possibly empty). */
