@@ -1,6 +1,7 @@
 package io.radixlm.engine;
 
 import io.radixlm.backend.Backend;
+import io.radixlm.backend.CpuBackend;
 
 import java.util.function.Consumer;
 
@@ -10,7 +11,19 @@ public final class Backends {
 
     /** Throws BackendUnavailableException (a user error) when the asked-for backend cannot run here. */
     public static Backend create(String kind, LoadedModel model, Consumer<String> log) {
-        throw new UnsupportedOperationException("under construction");
+        switch (kind) {
+            case "cpu" -> {
+                log.accept("backend: cpu (float32 reference)");
+                return new CpuBackend(model.config(), model.weights());
+            }
+            case "cuda" -> throw new BackendUnavailableException(
+                    "the CUDA backend is not built yet in this version; use --backend cpu");
+            case "auto" -> {
+                log.accept("backend: cpu (no CUDA backend in this build)");
+                return new CpuBackend(model.config(), model.weights());
+            }
+            default -> throw new BackendUnavailableException("unknown backend '" + kind + "' (auto, cpu, cuda)");
+        }
     }
 
     /** The backend cannot run on this machine (no GPU, no driver, built without kernels, ...). */
