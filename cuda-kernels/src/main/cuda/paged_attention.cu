@@ -14,7 +14,7 @@
 // tokenSeq   (numTokens): the sequence (row of blockTables) each token belongs to
 // blockTables (numSeqs, maxPagesPerSeq)
 // partMax, partSum (numTokens, numHeads, maxSplits); partAcc (numTokens, numHeads, maxSplits, HD)
-// grid (numTokens, numKvHeads, maxSplits), block ATTN_WARPS * 32.
+// grid (numTokens, numKvHeads, maxSplits), block ATTN_WARPS * 32. HD: 32, 48, 64, 96 or 128.
 #define ATTN_WARPS 4
 #define MAX_GROUP 8
 
@@ -24,7 +24,7 @@ __device__ __forceinline__ void pagedAttentionPartial(
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, int splitSize, int maxSplits, float scale,
         float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc) {
-    constexpr int E = HD / 32;  // elements of a head each lane owns
+    constexpr int E = (HD + 31) / 32;  // lane owns elements lane, lane + 32, ... (< HD) of a head
     __shared__ float qShared[MAX_GROUP][HD];
     __shared__ float warpMax[ATTN_WARPS][MAX_GROUP];
     __shared__ float warpSumExp[ATTN_WARPS][MAX_GROUP];
@@ -59,19 +59,22 @@ __device__ __forceinline__ void pagedAttentionPartial(
     const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
     for (int j = begin + warp; j < end; j += ATTN_WARPS) {
         long slot = (long)table[j / pageSize] * pageSize + j % pageSize;
-        long offset = (slot * numKvHeads + kvHead) * HD + lane * E;
+        long offset = (slot * numKvHeads + kvHead) * HD;
         float k[E], v[E];
 #pragma unroll
         for (int e = 0; e < E; e++) {
-            k[e] = toFloat(kCache[offset + e]);
-            v[e] = toFloat(vCache[offset + e]);
+            int d = lane + 32 * e;
+            k[e] = d < HD ? toFloat(kCache[offset + d]) : 0.0f;
+            v[e] = d < HD ? toFloat(vCache[offset + d]) : 0.0f;
         }
 #pragma unroll
         for (int h = 0; h < MAX_GROUP; h++) {
             if (h < group) {
                 float dot = 0.0f;
 #pragma unroll
-                for (int e = 0; e < E; e++) dot += qShared[h][lane * E + e] * k[e];
+                for (int e = 0; e < E; e++) {
+                    if (lane + 32 * e < HD) dot += qShared[h][lane + 32 * e] * k[e];
+                }
                 dot = warpSum(dot);
                 float newMax = fmaxf(runMax[h], dot);
                 float correction = expf(runMax[h] - newMax);  // exp(-inf) = 0 on the first key
@@ -92,7 +95,9 @@ __device__ __forceinline__ void pagedAttentionPartial(
                 warpSumExp[warp][h] = runSum[h];
             }
 #pragma unroll
-            for (int e = 0; e < E; e++) warpAcc[warp][h][lane * E + e] = acc[h][e];
+            for (int e = 0; e < E; e++) {
+                if (lane + 32 * e < HD) warpAcc[warp][h][lane + 32 * e] = acc[h][e];
+            }
         }
     }
     __syncthreads();
@@ -128,7 +133,10 @@ __device__ __forceinline__ void pagedAttentionPartial(
                                   partSum, partAcc);                                                            \
     }
 
+PAGED_ATTENTION_ENTRY(32)
+PAGED_ATTENTION_ENTRY(48)
 PAGED_ATTENTION_ENTRY(64)
+PAGED_ATTENTION_ENTRY(96)
 PAGED_ATTENTION_ENTRY(128)
 
 // Merges the per-split softmax states of paged_attention_hd*: out (numTokens, numHeads, headDim) bf16.

@@ -12,7 +12,8 @@
 // qNormWeight, kNormWeight (headDim) bf16, or null
 // qOut         (numTokens, numHeads, headDim) float32
 // kCache, vCache (numSlots, numKvHeads, headDim) bf16 of this layer
-// grid (numTokens, numHeads + numKvHeads), block headDim threads (a multiple of 32, at most 256).
+// grid (numTokens, numHeads + numKvHeads), block headDim rounded up to a multiple of 32 (at most 256);
+// threads past headDim only take part in the reductions.
 extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, const float* __restrict__ bias,
                                                  const int* __restrict__ positions, const int* __restrict__ slotMapping,
                                                  const double* __restrict__ invFreq,
@@ -23,6 +24,7 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
     long token = blockIdx.x;
     int head = blockIdx.y;
     int i = threadIdx.x;
+    bool active = i < headDim;
     bool isQuery = head < numHeads;
     int kvHead = head - numHeads;
     int qDim = numHeads * headDim;
@@ -30,14 +32,15 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
     const float* row = qkv + token * (qDim + 2 * kvDim);
 
     int col = isQuery ? head * headDim + i : qDim + kvHead * headDim + i;
-    float x = row[col] + (bias != nullptr ? bias[col] : 0.0f);
+    float x = active ? row[col] + (bias != nullptr ? bias[col] : 0.0f) : 0.0f;
     const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
     if (normWeight != nullptr) {  // uniform across the block, so blockSum is safe
         float inv = rsqrtf(blockSum(x * x) / headDim + eps);
-        x = x * inv * toFloat(normWeight[i]);
+        x = active ? x * inv * toFloat(normWeight[i]) : 0.0f;
     }
     rotateBuf[i] = x;
     __syncthreads();
+    if (!active) return;
 
     int half = headDim / 2;
     int pair = i < half ? i : i - half;

@@ -1,7 +1,7 @@
 package io.radixlm.cuda;
 
 /**
- * paged_attention_hd{64,128}: each new token (numTokens) attends keys [0, positions[t]] of its sequence
+ * paged_attention_hd{32,48,64,96,128}: each new token (numTokens) attends keys [0, positions[t]] of its sequence
  * tokenSeq[t], read from kCache/vCache (numSlots, numKvHeads, headDim) bf16 through blockTables
  * (numSeqs, maxPagesPerSeq); writes one softmax state per split of splitSize keys into the workspace.
  * q (numTokens, numHeads, headDim) f32. {@link AttentionReduceKernel} finishes the job.
@@ -9,6 +9,8 @@ package io.radixlm.cuda;
 public final class PagedAttentionKernel {
     private static final int THREADS = 128;
     private static final int MAX_GROUP = 8;
+    /** The instantiations of paged_attention_hd* in paged_attention.cu. */
+    public static final java.util.List<Integer> SUPPORTED_HEAD_DIMS = java.util.List.of(32, 48, 64, 96, 128);
     private final CudaDevice device;
 
     public PagedAttentionKernel(CudaDevice device) { this.device = device; }
@@ -16,7 +18,9 @@ public final class PagedAttentionKernel {
     /** Paged KV layout of one layer. */
     public record Layout(int numHeads, int numKvHeads, int headDim, int pageSize, int numPages, int maxPagesPerSeq) {
         public Layout {
-            if (headDim != 64 && headDim != 128) throw new IllegalArgumentException("attention supports head_dim 64 and 128, not " + headDim);
+            if (!SUPPORTED_HEAD_DIMS.contains(headDim)) {
+                throw new IllegalArgumentException("attention supports head_dim " + SUPPORTED_HEAD_DIMS + ", not " + headDim);
+            }
             if (numHeads % numKvHeads != 0 || numHeads / numKvHeads > MAX_GROUP) {
                 throw new IllegalArgumentException("GQA group size must divide evenly and be at most " + MAX_GROUP);
             }

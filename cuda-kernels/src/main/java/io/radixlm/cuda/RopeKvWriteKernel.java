@@ -14,7 +14,7 @@ public final class RopeKvWriteKernel {
     /** The shape of one attention layer. */
     public record Shape(int numHeads, int numKvHeads, int headDim, int numSlots) {
         public Shape {
-            if (headDim % 32 != 0 || headDim > 256) throw new IllegalArgumentException("headDim must be a multiple of 32, at most 256: " + headDim);
+            if (headDim % 2 != 0 || headDim > 256) throw new IllegalArgumentException("headDim must be even, at most 256: " + headDim);
             if (numHeads % numKvHeads != 0) throw new IllegalArgumentException("numKvHeads must divide numHeads");
         }
 
@@ -40,7 +40,7 @@ public final class RopeKvWriteKernel {
         kCache.requireElements(cacheElements, 2, "kCache");
         vCache.requireElements(cacheElements, 2, "vCache");
         device.launch("rope_qk_norm_kv_write", Dim3.of(numTokens, shape.numHeads() + shape.numKvHeads()),
-                Dim3.of(shape.headDim()), 0,
+                Dim3.of((shape.headDim() + 31) / 32 * 32), 0,
                 new KernelArgs().ptr(qkv).ptr(addressOrNull(bias)).ptr(positions).ptr(slotMapping).ptr(invFreq)
                         .ptr(addressOrNull(qNormWeight)).ptr(addressOrNull(kNormWeight))
                         .ptr(qOut).ptr(kCache).ptr(vCache)

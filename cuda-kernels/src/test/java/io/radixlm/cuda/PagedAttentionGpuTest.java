@@ -139,7 +139,8 @@ class PagedAttentionGpuTest {
     private static int pagesFor(int tokens) { return (tokens + PAGE_SIZE - 1) / PAGE_SIZE; }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, split {3}")
-    @CsvSource({"8, 8, 64, 256", "16, 4, 128, 256", "32, 4, 128, 64", "8, 1, 64, 16", "28, 4, 128, 512", "32, 32, 128, 256"})
+    @CsvSource({"8, 8, 64, 256", "16, 4, 128, 256", "32, 4, 128, 64", "8, 1, 64, 16", "28, 4, 128, 512", "32, 32, 128, 256",
+            "6, 6, 48, 256", "4, 2, 32, 16", "12, 3, 96, 128"})
     void mixedBatchOfPrefillAndDecodeMatchesSoftmaxReference(int numHeads, int numKvHeads, int headDim, int splitSize) {
         CudaDevice device = device();
         // prefills of awkward lengths (whole prompt new), a prefix hit (only the suffix new), decodes up to 4097

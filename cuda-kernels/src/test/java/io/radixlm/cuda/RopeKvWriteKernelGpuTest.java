@@ -30,7 +30,9 @@ class RopeKvWriteKernelGpuTest {
             "300, 14, 2, 64, default, true, false",
             "16, 16, 2, 128, default, false, true",
             "4097, 8, 1, 128, llama3, true, true",
-            "15, 4, 4, 128, default, false, false"})
+            "15, 4, 4, 128, default, false, false",
+            "33, 6, 6, 48, default, false, false",
+            "7, 4, 2, 32, llama3, true, true"})
     void matchesAJavaRotationAndWritesOnlyTheMappedSlots(int numTokens, int numHeads, int numKvHeads, int headDim,
                                                         String ropeType, boolean withBias, boolean withQkNorm) {
         CudaDevice device = device();
