@@ -26,9 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DecodeSpeedGpuTest {
     private static final int PAGE_SIZE = 16;
 
-    @ParameterizedTest(name = "stories15M shape, batch {0}")
-    @CsvSource({"1", "32"})
-    void stories15mShapedDecode(int batchSize) {
+    @ParameterizedTest(name = "stories15M shape, batch {0}, graphs {1}")
+    @CsvSource({"1, true", "32, true", "1, false", "32, false"})
+    void stories15mShapedDecode(int batchSize, boolean graphs) {
         GpuTestSupport.device();
         ModelConfig config = new ModelConfig("llama", 288, 768, 6, 6, 6, 48, 32000, 256, 1e-5,
                 RopeConfig.defaultRope(10000), true, false, false, 1, List.of(2), "float32");
@@ -36,6 +36,7 @@ class DecodeSpeedGpuTest {
         int steps = 128;
         int pagesPerSeq = (promptLength + steps + PAGE_SIZE - 1) / PAGE_SIZE;
         try (CudaBackend gpu = new CudaBackend(config, new RandomWeights(config), 0.9)) {
+            gpu.setGraphsEnabled(graphs);
             gpu.allocateKvCache(batchSize * pagesPerSeq, PAGE_SIZE);
             int[][] tables = new int[batchSize][pagesPerSeq];
             for (int s = 0; s < batchSize; s++) for (int p = 0; p < pagesPerSeq; p++) tables[s][p] = s * pagesPerSeq + p;
@@ -49,8 +50,8 @@ class DecodeSpeedGpuTest {
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             double tokensPerSecond = batchSize * (steps - warmup) / seconds;
-            System.err.printf("[gpu-test] stories15M-shaped decode (eager launches, no graph), batch %d: %.0f tokens/s (%.3f ms/step)%n",
-                    batchSize, tokensPerSecond, seconds * 1e3 / (steps - warmup));
+            System.err.printf("[gpu-test] stories15M-shaped decode (%s), batch %d: %.0f tokens/s (%.3f ms/step)%n",
+                    graphs ? "CUDA graph replay" : "eager launches", batchSize, tokensPerSecond, seconds * 1e3 / (steps - warmup));
         }
     }
 
