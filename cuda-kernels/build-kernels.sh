@@ -10,7 +10,13 @@ work_dir="$3"     # .../target/cuda
 out="$out_dir/io/radixlm/cuda/kernels.fatbin"
 
 nvcc=""
-for candidate in "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" \
+# RADIXLM_NVCC=none builds without kernels on purpose (to check that path); any other value names nvcc.
+if [[ "${RADIXLM_NVCC:-}" == none ]]; then
+  echo "[radixlm] RADIXLM_NVCC=none: building without CUDA kernels; the cuda backend will say so at run time"
+  rm -f "$out"
+  exit 0
+fi
+for candidate in "${RADIXLM_NVCC:-}" "${CUDA_HOME:+$CUDA_HOME/bin/nvcc}" "$(command -v nvcc || true)" \
                  /usr/local/cuda-13.0/bin/nvcc /usr/local/cuda/bin/nvcc; do
   if [[ -n "$candidate" && -x "$candidate" ]]; then nvcc="$candidate"; break; fi
 done
