@@ -19,6 +19,12 @@ import java.util.Map;
 public final class GpuVerifier {
     /** A disagreement at a near-tie (the CPU's top two logits closer than this) is reported but tolerated. */
     public static final double NEAR_TIE_GAP = 1e-2;
+    /**
+     * Default bound on an op's worst row: bf16 weights and KV round each value by up to 2^-9, and the
+     * error grows layer by layer (whole-tensor errors of 3e-3 to 7e-3 on the golden models); the worst
+     * single row sits above the whole-tensor figure.
+     */
+    public static final double DEFAULT_TOLERANCE = 2e-2;
     private static final int PAGE_SIZE = 16;
 
     private GpuVerifier() { }

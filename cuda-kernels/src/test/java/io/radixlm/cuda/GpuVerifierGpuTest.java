@@ -33,7 +33,7 @@ class GpuVerifierGpuTest {
         try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
              CpuBackend cpu = new CpuBackend(config, weights);
              CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
-            GpuVerifier.Report report = GpuVerifier.verify(cpu, gpu, prompts, 24, 1e-2);
+            GpuVerifier.Report report = GpuVerifier.verify(cpu, gpu, prompts, 24, GpuVerifier.DEFAULT_TOLERANCE);
             System.err.println("[gpu-test] verify " + model + ":\n" + report.toText());
             assertEquals(2 + config.numLayers() * 2 + 2, report.ops().size(), "one line per op");
             assertEquals(7 + 33 + 2 * 24, report.numCompared());
