@@ -62,8 +62,13 @@ public final class CudaBackend implements Backend {
         this.gpuMemoryFraction = gpuMemoryFraction;
         this.eps = (float) config.rmsNormEps();
         this.device = CudaDevice.open();
-        this.cublas = new Cublas(device);
-        this.weights = CudaWeights.upload(device, config, weightSource);
+        try {
+            this.cublas = new Cublas(device);
+        } catch (RuntimeException e) {
+            device.close(); // e.g. no cuBLAS: "auto" then falls back to the CPU without a stray context
+            throw e;
+        }
+        this.weights = CudaWeights.upload(device, config, weightSource); // validates every tensor before allocating
         double[] inv = config.rope().inverseFrequencies(config.headDim());
         float[] invAsFloat = new float[inv.length];
         for (int i = 0; i < inv.length; i++) invAsFloat[i] = (float) inv[i]; // HF keeps inv_freq in float32
