@@ -1,0 +1,49 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.Backend;
+import io.radixlm.engine.Backends;
+import io.radixlm.engine.Backends.BackendUnavailableException;
+import io.radixlm.engine.LoadedModel;
+
+import java.util.function.Consumer;
+
+/**
+ * The --backend choice with the CUDA backend in reach (engine-core's {@link Backends} cannot see this
+ * module): "cuda" is CUDA or a clear user error; "auto" is CUDA when a usable GPU is there, else the
+ * CPU reference, and says which and why; "cpu" is engine-core's choice.
+ */
+public final class BackendChooser {
+    public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.9;
+
+    private BackendChooser() { }
+
+    /** Throws BackendUnavailableException (a user error: exit code 2) when the asked-for backend cannot run here. */
+    public static Backend create(String kind, LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
+        switch (kind) {
+            case "cuda" -> {
+                try {
+                    return openCuda(model, gpuMemoryFraction, log);
+                } catch (CudaUnavailableException e) {
+                    throw new BackendUnavailableException("--backend cuda cannot run here: " + e.getMessage());
+                }
+            }
+            case "auto" -> {
+                try {
+                    return openCuda(model, gpuMemoryFraction, log);
+                } catch (CudaUnavailableException e) {
+                    log.accept("no usable GPU (" + e.getMessage() + "); using the CPU backend");
+                    return Backends.create("cpu", model, log);
+                }
+            }
+            default -> {
+                return Backends.create(kind, model, log);
+            }
+        }
+    }
+
+    private static Backend openCuda(LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
+        CudaBackend backend = new CudaBackend(model.config(), model.weights(), gpuMemoryFraction);
+        log.accept("backend: cuda on " + backend.deviceName() + " (bf16 weights and KV, float32 accumulation)");
+        return backend;
+    }
+}

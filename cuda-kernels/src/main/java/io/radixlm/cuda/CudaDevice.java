@@ -1,0 +1,163 @@
+package io.radixlm.cuda;
+
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuLaunchKernel;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+/**
+ * GPU 0 through JCuda's driver API: its primary context, one stream on which every kernel, copy and
+ * cuBLAS call of the engine runs in order, and the module loaded from the kernels' fatbin.
+ */
+public final class CudaDevice implements AutoCloseable {
+    /** CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / MINOR. */
+    private static final int ATTR_CC_MAJOR = 75;
+    private static final int ATTR_CC_MINOR = 76;
+
+    private final String name;
+    private final int computeCapability;
+    private final AddressableStream stream = new AddressableStream();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+
+    private CudaDevice(String name, int computeCapability, byte[] fatbin) {
+        this.name = name;
+        this.computeCapability = computeCapability;
+        check(cuStreamCreate(stream, 0), "cuStreamCreate");
+        check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
+    }
+
+    /** Opens GPU 0 and loads the kernels, or explains in one sentence why CUDA cannot be used here. */
+    public static CudaDevice open() {
+        byte[] fatbin = KernelImage.load();
+        try {
+            JCudaDriver.setExceptionsEnabled(false);
+            int rc = cuInit(0);
+            if (rc != CUresult.CUDA_SUCCESS) {
+                throw new CudaUnavailableException("no usable NVIDIA driver (cuInit: " + CUresult.stringFor(rc) + ")");
+            }
+        } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
+            throw new CudaUnavailableException("the CUDA driver library cannot be loaded: " + e.getMessage(), e);
+        }
+        int[] count = {0};
+        check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (count[0] == 0) throw new CudaUnavailableException("no NVIDIA GPU found");
+        CUdevice device = new CUdevice();
+        check(cuDeviceGet(device, 0), "cuDeviceGet");
+        int[] major = {0};
+        int[] minor = {0};
+        check(cuDeviceGetAttribute(major, ATTR_CC_MAJOR, device), "cuDeviceGetAttribute");
+        check(cuDeviceGetAttribute(minor, ATTR_CC_MINOR, device), "cuDeviceGetAttribute");
+        byte[] nameBytes = new byte[256];
+        check(cuDeviceGetName(nameBytes, nameBytes.length, device), "cuDeviceGetName");
+        String name = new String(nameBytes).trim().replace("\0", "");
+        if (major[0] < 8) {
+            throw new CudaUnavailableException(name + " has compute capability " + major[0] + "." + minor[0]
+                    + "; radixlm needs 8.0 or newer");
+        }
+        CUcontext context = new CUcontext();
+        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        return new CudaDevice(name, major[0] * 10 + minor[0], fatbin);
+    }
+
+    public String name() { return name; }
+
+    /** e.g. 90 for an H100/H200. */
+    public int computeCapability() { return computeCapability; }
+
+    public DeviceMemory allocate(long bytes) { return new DeviceMemory(bytes); }
+
+    /** Free and total device memory in bytes. */
+    public long[] memoryInfo() {
+        long[] free = {0};
+        long[] total = {0};
+        check(cuMemGetInfo(free, total), "cuMemGetInfo");
+        return new long[] {free[0], total[0]};
+    }
+
+    /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
+    public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
+        CUfunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
+    }
+
+    private CUfunction loadFunction(String kernel) {
+        CUfunction function = new CUfunction();
+        check(cuModuleGetFunction(function, module, kernel), "cuModuleGetFunction " + kernel);
+        return function;
+    }
+
+    CUstream stream() { return stream; }
+
+    /** The stream's raw handle, for cuBLAS through java.lang.foreign. */
+    long streamAddress() { return stream.address(); }
+
+    public void synchronize() { check(cuStreamSynchronize(stream), "cuStreamSynchronize"); }
+
+    /** Milliseconds the GPU spent on what body enqueues, measured with CUDA events on the stream. */
+    public float timeMillis(Runnable body) {
+        CUevent start = new CUevent();
+        CUevent stop = new CUevent();
+        check(cuEventCreate(start, 0), "cuEventCreate");
+        check(cuEventCreate(stop, 0), "cuEventCreate");
+        try {
+            check(cuEventRecord(start, stream), "cuEventRecord");
+            body.run();
+            check(cuEventRecord(stop, stream), "cuEventRecord");
+            check(cuEventSynchronize(stop), "cuEventSynchronize");
+            float[] millis = {0};
+            check(cuEventElapsedTime(millis, start, stop), "cuEventElapsedTime");
+            return millis[0];
+        } finally {
+            cuEventDestroy(start);
+            cuEventDestroy(stop);
+        }
+    }
+
+    static void check(int result, String what) {
+        if (result != CUresult.CUDA_SUCCESS) {
+            throw new CudaException(what + " failed: " + CUresult.stringFor(result));
+        }
+    }
+
+    @Override
+    public void close() {
+        cuModuleUnload(module);
+        cuStreamDestroy(stream);
+    }
+
+    /** JCuda keeps the raw handle protected; cuBLAS needs it as a number. */
+    private static final class AddressableStream extends CUstream {
+        long address() { return getNativePointer(); }
+    }
+}

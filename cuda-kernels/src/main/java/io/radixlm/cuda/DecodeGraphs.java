@@ -1,0 +1,42 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.ForwardBatch;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 64): a decode batch of n
+ * sequences is padded to the smallest bucket ≥ n and replays that bucket's graph. The graphs read
+ * their inputs from the step buffers, so they stay valid until those are replaced ({@link #close}).
+ */
+final class DecodeGraphs implements AutoCloseable {
+    static final int MAX_BUCKET = 64;
+
+    private final Map<Integer, CudaGraph> byBucket = new HashMap<>();
+
+    /**
+     * The bucket for a pure decode batch (one new token per sequence, every token a logit row in
+     * order), or 0 when the batch must run eagerly.
+     */
+    static int bucketFor(ForwardBatch batch) {
+        int n = batch.numTokens();
+        if (n == 0 || n > MAX_BUCKET || n != batch.numSeqs() || batch.logitRows().length != n) return 0;
+        for (int i = 0; i < n; i++) {
+            if (batch.logitRows()[i] != i) return 0;
+        }
+        return Integer.highestOneBit(n) == n ? n : Integer.highestOneBit(n) << 1;
+    }
+
+    /** Replays the bucket's graph, capturing it first with capture when there is none yet. */
+    void replay(int bucket, Supplier<CudaGraph> capture) {
+        byBucket.computeIfAbsent(bucket, b -> capture.get()).replay();
+    }
+
+    @Override
+    public void close() {
+        for (CudaGraph graph : byBucket.values()) graph.close();
+        byBucket.clear();
+    }
+}

@@ -1,0 +1,87 @@
+package io.radixlm.cuda;
+
+import io.radixlm.model.ModelConfig;
+
+/**
+ * Device buffers of one forward step, allocated for up to maxTokens new tokens, maxRows logit rows and
+ * maxSeqs sequences of at most maxPagesPerSeq pages, and reused step after step (a captured CUDA graph
+ * relies on their addresses staying put). {@link CudaBackend} replaces them with larger ones when a
+ * step does not fit.
+ */
+final class StepBuffers implements AutoCloseable {
+    /** Bound on the attention workspace (split softmax states), whatever the batch. */
+    private static final long ATTENTION_WORKSPACE_BYTES = 512L << 20;
+    private static final int MIN_SPLIT_SIZE = 256;
+
+    final int maxTokens;
+    final int maxRows;
+    final int maxSeqs;
+    final int maxPagesPerSeq;
+    final DeviceMemory tokenIds;    // (maxTokens) int
+    final DeviceMemory positions;   // (maxTokens) int
+    final DeviceMemory slotMapping; // (maxTokens) int
+    final DeviceMemory tokenSeq;    // (maxTokens) int: the sequence of each token
+    final DeviceMemory blockTables; // (maxSeqs, maxPagesPerSeq) int
+    final DeviceMemory logitRows;   // (maxRows) int
+    final DeviceMemory residual;    // (maxTokens, hidden) f32: the residual stream
+    final DeviceMemory normed;      // (maxTokens, hidden) bf16: RMSNorm output, GEMM input
+    final DeviceMemory qkv;         // (maxTokens, qDim + 2 kvDim) f32
+    final DeviceMemory q;           // (maxTokens, qDim) f32, after RoPE
+    final DeviceMemory attnOut;     // (maxTokens, qDim) bf16
+    final DeviceMemory proj;        // (maxTokens, hidden) f32: o_proj or down_proj output
+    final DeviceMemory gateUp;      // (maxTokens, 2 intermediate) f32
+    final DeviceMemory act;         // (maxTokens, intermediate) bf16
+    final DeviceMemory rowsNormed;  // (maxRows, hidden) bf16: final norm of the logit rows
+    final DeviceMemory logits;      // (maxRows, vocab) f32
+    final DeviceMemory sampled;     // (maxRows) int
+    final AttentionWorkspace attention;
+
+    StepBuffers(CudaDevice device, ModelConfig c, int maxTokens, int maxRows, int maxSeqs, int maxPagesPerSeq,
+                int maxContext) {
+        this.maxTokens = maxTokens;
+        this.maxRows = maxRows;
+        this.maxSeqs = maxSeqs;
+        this.maxPagesPerSeq = maxPagesPerSeq;
+        long t = maxTokens;
+        tokenIds = device.allocate(4 * t);
+        positions = device.allocate(4 * t);
+        slotMapping = device.allocate(4 * t);
+        tokenSeq = device.allocate(4 * t);
+        blockTables = device.allocate(4L * maxSeqs * maxPagesPerSeq);
+        logitRows = device.allocate(4L * maxRows);
+        residual = device.allocate(4 * t * c.hiddenSize());
+        normed = device.allocate(2 * t * c.hiddenSize());
+        qkv = device.allocate(4 * t * (c.qDim() + 2L * c.kvDim()));
+        q = device.allocate(4 * t * c.qDim());
+        attnOut = device.allocate(2 * t * c.qDim());
+        proj = device.allocate(4 * t * c.hiddenSize());
+        gateUp = device.allocate(8 * t * c.intermediateSize());
+        act = device.allocate(2 * t * c.intermediateSize());
+        rowsNormed = device.allocate(2L * maxRows * c.hiddenSize());
+        logits = device.allocate(4L * maxRows * c.vocabSize());
+        sampled = device.allocate(4L * maxRows);
+        attention = AttentionWorkspace.allocate(device, maxTokens, c.numHeads(), c.headDim(),
+                splitSize(maxTokens, c, maxContext), maxContext);
+    }
+
+    /** Keys per split: small for few query tokens (decode needs the parallelism), larger to bound the workspace. */
+    private static int splitSize(int maxTokens, ModelConfig c, int maxContext) {
+        long statesAllowed = ATTENTION_WORKSPACE_BYTES / (4L * (c.headDim() + 2));
+        long splits = Math.max(1, statesAllowed / ((long) maxTokens * c.numHeads()));
+        long splitSize = (maxContext + splits - 1) / splits;
+        return (int) Math.max(MIN_SPLIT_SIZE, splitSize);
+    }
+
+    boolean fits(int numTokens, int numRows, int numSeqs, int pagesPerSeq) {
+        return numTokens <= maxTokens && numRows <= maxRows && numSeqs <= maxSeqs && pagesPerSeq <= maxPagesPerSeq;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
+                residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled}) {
+            m.close();
+        }
+        attention.close();
+    }
+}

@@ -1,0 +1,251 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.CpuBackend;
+import io.radixlm.backend.ForwardBatch;
+import io.radixlm.model.ConfigLoader;
+import io.radixlm.model.ModelConfig;
+import io.radixlm.model.SafetensorsWeights;
+import io.radixlm.testing.Golden;
+import io.radixlm.testing.NpyArray;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The whole CUDA forward pass on the golden models against transformers' float32 logits (computed
+ * from the same bf16 weights) and against the CPU reference backend, op by op.
+ */
+@Tag("gpu")
+class CudaBackendGpuTest {
+    private static final int PAGE_SIZE = 16;
+    /** Page layouts below fit 20 pages (320 tokens) from their first page on, within a pool of 64. */
+    private static final int MAX_PAGES = 20;
+    private static final double BF16_LOGITS_TOLERANCE = 1e-2;
+
+    static Stream<Arguments> modelsAndLengths() {
+        return Golden.MODEL_NAMES.stream()
+                .flatMap(m -> Golden.SEQUENCE_LENGTHS.stream().map(len -> Arguments.of(m, len)));
+    }
+
+    @ParameterizedTest(name = "{0}, {1} tokens")
+    @MethodSource("modelsAndLengths")
+    void prefillLogitsMatchTransformers(String model, int length) {
+        GpuTestSupport.device();
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(length).ids();
+        NpyArray reference = Golden.referenceLogits(model, length);
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
+            gpu.allocateKvCache(64, PAGE_SIZE);
+            float[] logits = gpu.forward(prefill(ids, 0, ids.length, allRows(ids.length), 3));
+            double error = Golden.relativeError(logits, reference.data());
+            int disagreements = greedyDisagreements(logits, reference.data(), config.vocabSize());
+            System.err.printf("[gpu-test] %s len %d: logits rel. error %.2e vs transformers, greedy disagreements at non-ties %d%n",
+                    model, length, error, disagreements);
+            assertTrue(error <= BF16_LOGITS_TOLERANCE, "relative error " + error);
+            assertEquals(0, disagreements, "greedy tokens differ where the reference has no near-tie");
+        }
+    }
+
+    @Test
+    void chunkedPrefillThenDecodeMatchesTransformersRowByRow() {
+        GpuTestSupport.device();
+        String model = "llama3_gqa";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(33).ids();
+        NpyArray reference = Golden.referenceLogits(model, 33);
+        int vocab = config.vocabSize();
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
+            gpu.allocateKvCache(64, PAGE_SIZE);
+            float[] actual = new float[33 * vocab];
+            float[] first = gpu.forward(prefill(ids, 0, 20, allRows(20), 5)); // a chunk of 20, all rows back
+            System.arraycopy(first, 0, actual, 0, 20 * vocab);
+            for (int pos = 20; pos < 33; pos++) {                            // then one token at a time
+                float[] step = gpu.forward(prefill(ids, pos, pos + 1, new int[] {0}, 5));
+                System.arraycopy(step, 0, actual, pos * vocab, vocab);
+            }
+            double error = Golden.relativeError(actual, reference.data());
+            System.err.printf("[gpu-test] %s chunked prefill + 13 decode steps: rel. error %.2e%n", model, error);
+            assertTrue(error <= BF16_LOGITS_TOLERANCE, "relative error " + error);
+        }
+    }
+
+    @Test
+    void prefixHitPrefillMatchesColdPrefill() {
+        GpuTestSupport.device();
+        String model = "qwen3_qknorm";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(300).ids();
+        int vocab = config.vocabSize();
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
+            gpu.allocateKvCache(64, PAGE_SIZE);
+            float[] cold = gpu.forward(prefill(ids, 0, 300, allRows(300), 0));
+            // The first 64 tokens (4 pages) are cached; a second request prefills only the 236 after them.
+            float[] hit = gpu.forward(prefill(ids, 64, 300, allRows(236), 0));
+            float[] coldSuffix = Arrays.copyOfRange(cold, 64 * vocab, 300 * vocab);
+            double error = Golden.relativeError(hit, coldSuffix);
+            System.err.printf("[gpu-test] prefix hit of 64 tokens vs cold prefill: rel. difference %.2e, bitwise equal: %s%n",
+                    error, Arrays.equals(hit, coldSuffix));
+            assertTrue(error < 1e-3, "prefix-hit logits differ from the cold run by " + error);
+            assertEquals(0, greedyDisagreements(hit, coldSuffix, vocab));
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("modelNames")
+    void everyOpMatchesTheCpuReference(String model) {
+        GpuTestSupport.device();
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(33).ids();
+        Map<String, float[]> cpuOps = new LinkedHashMap<>();
+        Map<String, float[]> gpuOps = new LinkedHashMap<>();
+        ForwardBatch batch = prefill(ids, 0, ids.length, new int[] {ids.length - 1, 3}, 2);
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CpuBackend cpu = new CpuBackend(config, weights);
+             CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
+            cpu.allocateKvCache(64, PAGE_SIZE);
+            gpu.allocateKvCache(64, PAGE_SIZE);
+            cpu.forward(batch, (name, values, rows, cols) -> cpuOps.put(name, values));
+            gpu.forward(batch, (name, values, rows, cols) -> gpuOps.put(name, values));
+        }
+        assertEquals(cpuOps.keySet(), gpuOps.keySet());
+        StringBuilder report = new StringBuilder();
+        for (String op : cpuOps.keySet()) {
+            double error = Golden.relativeError(gpuOps.get(op), cpuOps.get(op));
+            report.append(String.format(" %s=%.1e", op, error));
+            assertTrue(error <= BF16_LOGITS_TOLERANCE, op + ": relative error " + error);
+        }
+        System.err.println("[gpu-test] " + model + " GPU vs CPU per op:" + report);
+    }
+
+    @Test
+    void graphReplayedDecodeOfMixedLengthsMatchesTransformersAndEagerLaunches() {
+        GpuTestSupport.device();
+        String model = "llama3_gqa";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int vocab = config.vocabSize();
+        int[][] ids = {Golden.modelReference(model).sequence(33).ids(), Golden.modelReference(model).sequence(300).ids(),
+                Golden.modelReference(model).sequence(7).ids()};
+        NpyArray[] reference = {Golden.referenceLogits(model, 33), Golden.referenceLogits(model, 300),
+                Golden.referenceLogits(model, 7)};
+        int[] prompt = {20, 280, 1};   // prefilled eagerly, then 6 decode steps of all three together
+        int[] firstPage = {0, 20, 40};
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend graphed = new CudaBackend(config, weights, 0.9);
+             CudaBackend eager = new CudaBackend(config, weights, 0.9)) {
+            eager.setGraphsEnabled(false);
+            for (CudaBackend gpu : new CudaBackend[] {graphed, eager}) {
+                gpu.allocateKvCache(64, PAGE_SIZE);
+                for (int s = 0; s < 3; s++) gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
+            }
+            double worstVsReference = 0;
+            double worstVsEager = 0;
+            for (int step = 0; step < 6; step++) {
+                ForwardBatch batch = decode(ids, prompt, firstPage, step);
+                float[] fromGraph = graphed.forward(batch);
+                float[] fromEager = eager.forward(batch);
+                worstVsEager = Math.max(worstVsEager, Golden.relativeError(fromGraph, fromEager));
+                assertEquals(0, greedyDisagreements(fromGraph, fromEager, vocab), "graph and eager greedy tokens");
+                for (int s = 0; s < 3; s++) {
+                    float[] row = Arrays.copyOfRange(fromGraph, s * vocab, (s + 1) * vocab);
+                    worstVsReference = Math.max(worstVsReference,
+                            Golden.relativeError(row, reference[s].row(prompt[s] + step)));
+                }
+            }
+            System.err.printf("[gpu-test] graph-replayed decode (3 seqs padded to 4): rel. error vs transformers <= %.2e, vs eager <= %.2e%n",
+                    worstVsReference, worstVsEager);
+            assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
+            assertTrue(worstVsEager <= 1e-3, "graph vs eager " + worstVsEager);
+        }
+    }
+
+    /** One decode token per sequence: token prompt[s] + step of ids[s], laid out as prefill() lays pages. */
+    private static ForwardBatch decode(int[][] ids, int[] prompt, int[] firstPage, int step) {
+        int n = ids.length;
+        int[] tokens = new int[n];
+        int[] positions = new int[n];
+        int[] slots = new int[n];
+        int[] starts = new int[n + 1];
+        int[] lengths = new int[n];
+        int[][] tables = new int[n][];
+        for (int s = 0; s < n; s++) {
+            int pos = prompt[s] + step;
+            tokens[s] = ids[s][pos];
+            positions[s] = pos;
+            lengths[s] = pos + 1;
+            starts[s + 1] = s + 1;
+            tables[s] = new int[(pos + PAGE_SIZE) / PAGE_SIZE];
+            for (int p = 0; p < tables[s].length; p++) tables[s][p] = firstPage[s] + (MAX_PAGES - 1 - p);
+            slots[s] = tables[s][pos / PAGE_SIZE] * PAGE_SIZE + pos % PAGE_SIZE;
+        }
+        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, allRows(n));
+    }
+
+    static Stream<String> modelNames() { return Golden.MODEL_NAMES.stream(); }
+
+    /**
+     * One sequence whose tokens [from, to) are new (those before are in the cache), pages laid out
+     * from firstPage on, in reverse order so that the block table matters.
+     */
+    private static ForwardBatch prefill(int[] ids, int from, int to, int[] logitRows, int firstPage) {
+        int numPages = (to + PAGE_SIZE - 1) / PAGE_SIZE;
+        int[] table = new int[numPages];
+        for (int p = 0; p < numPages; p++) table[p] = firstPage + (MAX_PAGES - 1 - p);
+        int n = to - from;
+        int[] tokens = Arrays.copyOfRange(ids, from, to);
+        int[] positions = new int[n];
+        int[] slots = new int[n];
+        for (int i = 0; i < n; i++) {
+            positions[i] = from + i;
+            slots[i] = table[positions[i] / PAGE_SIZE] * PAGE_SIZE + positions[i] % PAGE_SIZE;
+        }
+        return new ForwardBatch(tokens, positions, slots, new int[] {0, n}, new int[] {to}, new int[][] {table}, logitRows);
+    }
+
+    private static int[] allRows(int n) {
+        int[] rows = new int[n];
+        for (int i = 0; i < n; i++) rows[i] = i;
+        return rows;
+    }
+
+    /** Rows whose argmax differs although the reference's top two logits are at least 1e-2 apart. */
+    private static int greedyDisagreements(float[] actual, float[] reference, int vocab) {
+        int count = 0;
+        for (int r = 0; r < reference.length / vocab; r++) {
+            int best = 0;
+            int second = -1;
+            int actualBest = 0;
+            for (int i = 1; i < vocab; i++) {
+                float value = reference[r * vocab + i];
+                if (value > reference[r * vocab + best]) {
+                    second = best;
+                    best = i;
+                } else if (second < 0 || value > reference[r * vocab + second]) {
+                    second = i;
+                }
+                if (actual[r * vocab + i] > actual[r * vocab + actualBest]) actualBest = i;
+            }
+            float gap = reference[r * vocab + best] - reference[r * vocab + second];
+            if (actualBest != best && gap >= 1e-2) count++;
+        }
+        return count;
+    }
+}

@@ -1,0 +1,190 @@
+package io.radixlm.cuda;
+
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.Random;
+
+import static io.radixlm.cuda.GpuTestSupport.BF16_TOLERANCE;
+import static io.radixlm.cuda.GpuTestSupport.F32_TOLERANCE;
+import static io.radixlm.cuda.GpuTestSupport.device;
+import static io.radixlm.cuda.GpuTestSupport.downloadBf16;
+import static io.radixlm.cuda.GpuTestSupport.poisoned;
+import static io.radixlm.cuda.GpuTestSupport.randomBf16Values;
+import static io.radixlm.cuda.GpuTestSupport.randomFloats;
+import static io.radixlm.cuda.GpuTestSupport.relativeError;
+import static io.radixlm.cuda.GpuTestSupport.toDoubles;
+import static io.radixlm.cuda.GpuTestSupport.upload;
+import static io.radixlm.cuda.GpuTestSupport.uploadBf16;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Embedding gather, fused residual + RMSNorm, SwiGLU, row gather and argmax against plain Java loops. */
+@Tag("gpu")
+class ElementwiseKernelsGpuTest {
+    private final Random random = new Random();
+
+    @ParameterizedTest
+    @CsvSource({"1, 288", "17, 288", "300, 2048", "4097, 64"})
+    void embeddingGatherCopiesTheRowsOfTheTokens(int numTokens, int hidden) {
+        CudaDevice device = device();
+        int vocab = 1003;
+        float[] table = randomBf16Values(random, vocab * hidden, 1f);
+        int[] ids = random.ints(numTokens, 0, vocab).toArray();
+        ids[0] = vocab - 1;  // the last row, where an off-by-one would read past the table
+        try (DeviceMemory tableGpu = uploadBf16(device, table); DeviceMemory idsGpu = upload(device, ids);
+             DeviceMemory out = poisoned(device, 4L * numTokens * hidden)) {
+            new EmbeddingKernel(device).launch(tableGpu, idsGpu, out, numTokens, vocab, hidden);
+            float[] actual = out.toFloats(numTokens * hidden);
+            float[] expected = new float[numTokens * hidden];
+            for (int t = 0; t < numTokens; t++) System.arraycopy(table, ids[t] * hidden, expected, t * hidden, hidden);
+            assertArrayEquals(expected, actual);
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 288, true", "15, 288, false", "16, 4096, true", "300, 896, true", "17, 2048, false"})
+    void rmsNormAddsTheResidualAndNormalises(int numTokens, int hidden, boolean withDelta) {
+        CudaDevice device = device();
+        float eps = 1e-5f;
+        float[] residual = randomFloats(random, numTokens * hidden, 3f);
+        float[] delta = randomFloats(random, numTokens * hidden, 1f);
+        float[] weight = randomBf16Values(random, hidden, 2f);
+        double[] expectedResidual = new double[residual.length];
+        double[] expectedOut = new double[residual.length];
+        for (int t = 0; t < numTokens; t++) {
+            double sumSquares = 0;
+            for (int i = 0; i < hidden; i++) {
+                float x = withDelta ? residual[t * hidden + i] + delta[t * hidden + i] : residual[t * hidden + i];
+                expectedResidual[t * hidden + i] = x;
+                sumSquares += (double) x * x;
+            }
+            double inv = 1 / Math.sqrt(sumSquares / hidden + eps);
+            for (int i = 0; i < hidden; i++) expectedOut[t * hidden + i] = expectedResidual[t * hidden + i] * inv * weight[i];
+        }
+        try (DeviceMemory residualGpu = upload(device, residual); DeviceMemory deltaGpu = upload(device, delta);
+             DeviceMemory weightGpu = uploadBf16(device, weight); DeviceMemory out = poisoned(device, 2L * residual.length)) {
+            new RmsNormKernel(device).launch(residualGpu, withDelta ? deltaGpu : null, weightGpu, out, numTokens, hidden, eps);
+            double residualError = relativeError(residualGpu.toFloats(residual.length), expectedResidual);
+            double outError = relativeError(downloadBf16(out, residual.length), expectedOut);
+            assertTrue(residualError < F32_TOLERANCE, "residual error " + residualError);
+            assertTrue(outError < BF16_TOLERANCE, "norm error " + outError);
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 768", "17, 768", "300, 5632", "16, 11008"})
+    void swigluMultipliesSiluOfGateByUp(int numTokens, int intermediate) {
+        CudaDevice device = device();
+        float[] gateUp = randomFloats(random, 2 * numTokens * intermediate, 6f);
+        double[] expected = new double[numTokens * intermediate];
+        for (int t = 0; t < numTokens; t++) {
+            for (int i = 0; i < intermediate; i++) {
+                double gate = gateUp[t * 2 * intermediate + i];
+                double up = gateUp[t * 2 * intermediate + intermediate + i];
+                expected[t * intermediate + i] = gate / (1 + Math.exp(-gate)) * up;
+            }
+        }
+        try (DeviceMemory in = upload(device, gateUp); DeviceMemory out = poisoned(device, 2L * expected.length)) {
+            new SwigluKernel(device).launch(in, out, numTokens, intermediate);
+            double error = relativeError(downloadBf16(out, expected.length), expected);
+            assertTrue(error < BF16_TOLERANCE, "swiglu error " + error);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1, 7, 33})
+    void gatherRowsPicksTheLogitRows(int numRows) {
+        CudaDevice device = device();
+        int numInRows = 300;
+        int width = 288;
+        float[] in = randomBf16Values(random, numInRows * width, 1f);
+        int[] rows = random.ints(numRows, 0, numInRows).toArray();
+        rows[numRows - 1] = numInRows - 1;
+        try (DeviceMemory inGpu = uploadBf16(device, in); DeviceMemory rowsGpu = upload(device, rows);
+             DeviceMemory out = poisoned(device, 2L * numRows * width)) {
+            new GatherRowsKernel(device).launch(inGpu, rowsGpu, out, numInRows, numRows, width);
+            float[] expected = new float[numRows * width];
+            for (int r = 0; r < numRows; r++) System.arraycopy(in, rows[r] * width, expected, r * width, width);
+            assertArrayEquals(expected, downloadBf16(out, numRows * width));
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 32000", "5, 151936", "32, 1000", "3, 1"})
+    void argmaxFindsTheFirstMaximum(int numRows, int vocab) {
+        CudaDevice device = device();
+        float[] logits = randomFloats(random, numRows * vocab, 10f);
+        int[] expected = new int[numRows];
+        for (int r = 0; r < numRows; r++) {
+            if (vocab > 10 && r % 2 == 0) {  // a tie: the lower index must win
+                int a = random.nextInt(vocab / 2);
+                int b = vocab / 2 + random.nextInt(vocab / 2);
+                logits[r * vocab + a] = 100f;
+                logits[r * vocab + b] = 100f;
+            }
+            int best = 0;
+            for (int i = 1; i < vocab; i++) if (logits[r * vocab + i] > logits[r * vocab + best]) best = i;
+            expected[r] = best;
+        }
+        try (DeviceMemory in = upload(device, logits); DeviceMemory out = poisoned(device, 4L * numRows)) {
+            new ArgmaxKernel(device).launch(in, out, numRows, vocab);
+            assertArrayEquals(expected, out.toInts(numRows));
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1, 288, 768", "17, 288, 32000", "300, 2048, 512", "33, 4096, 6144"})
+    void cublasLinearMatchesAJavaMatmulOnBf16Inputs(int rows, int inFeatures, int outFeatures) {
+        CudaDevice device = device();
+        float[] x = randomBf16Values(random, rows * inFeatures, 1f);
+        float[] w = randomBf16Values(random, outFeatures * inFeatures, 0.05f);
+        double[] expected = new double[rows * outFeatures];
+        for (int r = 0; r < rows; r++) {
+            for (int o = 0; o < outFeatures; o++) {
+                double sum = 0;
+                for (int i = 0; i < inFeatures; i++) sum += (double) x[r * inFeatures + i] * w[o * inFeatures + i];
+                expected[r * outFeatures + o] = sum;
+            }
+        }
+        try (Cublas cublas = new Cublas(device); DeviceMemory xGpu = uploadBf16(device, x);
+             DeviceMemory wGpu = uploadBf16(device, w); DeviceMemory y = poisoned(device, 4L * rows * outFeatures)) {
+            cublas.linear(xGpu, wGpu, y, rows, inFeatures, outFeatures);
+            double error = relativeError(y.toFloats(rows * outFeatures), expected);
+            assertTrue(error < 1e-5, "gemm error " + error);
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void graphReplaySeesNewInputsAndMatchesEagerLaunches() {
+        CudaDevice device = device();
+        int numTokens = 8;
+        int intermediate = 4096;
+        SwigluKernel swiglu = new SwigluKernel(device);
+        try (DeviceMemory in = device.allocate(8L * numTokens * intermediate);
+             DeviceMemory eagerOut = poisoned(device, 2L * numTokens * intermediate);
+             DeviceMemory graphOut = poisoned(device, 2L * numTokens * intermediate)) {
+            try (CudaGraph graph = CudaGraph.capture(device, () -> swiglu.launch(in, graphOut, numTokens, intermediate))) {
+                for (int round = 0; round < 3; round++) {
+                    in.copyFrom(randomFloats(random, 2 * numTokens * intermediate, 4f));
+                    swiglu.launch(in, eagerOut, numTokens, intermediate);
+                    graph.replay();
+                    device.synchronize();
+                    assertArrayEquals(eagerOut.toShorts(numTokens * intermediate), graphOut.toShorts(numTokens * intermediate));
+                }
+                int launches = 2000;
+                long t0 = System.nanoTime();
+                for (int i = 0; i < launches; i++) swiglu.launch(in, eagerOut, numTokens, intermediate);
+                device.synchronize();
+                long t1 = System.nanoTime();
+                for (int i = 0; i < launches; i++) graph.replay();
+                device.synchronize();
+                long t2 = System.nanoTime();
+                System.err.printf("[gpu-test] host+GPU time per small kernel: eager launch %.2f us, graph replay %.2f us%n",
+                        (t1 - t0) / 1e3 / launches, (t2 - t1) / 1e3 / launches);
+            }
+        }
+    }
+}

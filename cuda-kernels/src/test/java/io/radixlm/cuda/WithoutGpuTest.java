@@ -1,0 +1,103 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.Backend;
+import io.radixlm.backend.ForwardBatch;
+import io.radixlm.engine.Backends.BackendUnavailableException;
+import io.radixlm.engine.LoadedModel;
+import io.radixlm.testing.Golden;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What runs on CI (no GPU): the host-side logic of the CUDA backend and its behaviour without a GPU. */
+class WithoutGpuTest {
+
+    @Test
+    void bf16RoundsToNearestEvenLikePyTorch() {
+        assertEquals((short) 0x3f80, Bf16.fromFloat(1.0f));
+        assertEquals((short) 0x3f80, Bf16.fromFloat(Float.intBitsToFloat(0x3f808000))); // tie → even (down)
+        assertEquals((short) 0x3f82, Bf16.fromFloat(Float.intBitsToFloat(0x3f818000))); // tie → even (up)
+        assertEquals((short) 0x3f81, Bf16.fromFloat(Float.intBitsToFloat(0x3f808001))); // above the tie → up
+        assertEquals((short) 0xc000, Bf16.fromFloat(-2.0f));
+        assertTrue(Float.isNaN(Bf16.toFloat(Bf16.fromFloat(Float.NaN))));
+        assertEquals(Float.POSITIVE_INFINITY, Bf16.toFloat(Bf16.fromFloat(Float.POSITIVE_INFINITY)));
+        assertEquals(3.140625f, Bf16.round((float) Math.PI));
+    }
+
+    @Test
+    void decodeBatchesGoToThePowerOfTwoBucketAndOthersRunEagerly() {
+        assertEquals(1, DecodeGraphs.bucketFor(decode(1)));
+        assertEquals(4, DecodeGraphs.bucketFor(decode(3)));
+        assertEquals(32, DecodeGraphs.bucketFor(decode(32)));
+        assertEquals(64, DecodeGraphs.bucketFor(decode(33)));
+        assertEquals(0, DecodeGraphs.bucketFor(decode(65)));
+        ForwardBatch prefill = new ForwardBatch(new int[] {5, 6}, new int[] {0, 1}, new int[] {0, 1}, new int[] {0, 2},
+                new int[] {2}, new int[][] {{0}}, new int[] {1});
+        assertEquals(0, DecodeGraphs.bucketFor(prefill));
+    }
+
+    @Test
+    void paddedDecodeRowsTouchOnlyTheScratchPage() {
+        ForwardBatch batch = decode(3);
+        StepMetadata padded = StepMetadata.paddedDecode(batch, 4, 99, 16, 5);
+        assertArrayEquals(new int[] {7, 7, 7, 0}, padded.tokenIds());
+        assertArrayEquals(new int[] {batch.slotMapping()[0], batch.slotMapping()[1], batch.slotMapping()[2], 99 * 16},
+                padded.slotMapping());
+        assertArrayEquals(new int[] {0, 1, 2, 3}, padded.tokenSeq());
+        assertArrayEquals(new int[] {0, 1, 2, 3}, padded.logitRows());
+        assertEquals(99, padded.blockTables()[3 * 5]);
+        assertEquals(0, padded.positions()[3]);
+        assertEquals(batch.blockTables()[2][1], padded.blockTables()[2 * 5 + 1]);
+    }
+
+    @Test
+    void cudaBackendIsAClearUserErrorAndAutoFallsBackToTheCpu() {
+        Assumptions.assumeFalse(gpuUsable(), "this machine has a usable GPU: the no-GPU path cannot be checked here");
+        try (LoadedModel model = LoadedModel.load(Golden.modelDir("llama3_gqa"), message -> { })) {
+            var error = assertThrows(BackendUnavailableException.class,
+                    () -> BackendChooser.create("cuda", model, 0.9, message -> { }));
+            assertTrue(error.getMessage().startsWith("--backend cuda cannot run here: "), error.getMessage());
+            List<String> log = new ArrayList<>();
+            try (Backend backend = BackendChooser.create("auto", model, 0.9, log::add)) {
+                assertEquals("cpu", backend.name());
+            }
+            assertTrue(log.getFirst().startsWith("no usable GPU ("), log.toString());
+        }
+    }
+
+    private static boolean gpuUsable() {
+        try (CudaDevice device = CudaDevice.open()) {
+            return device != null;
+        } catch (CudaUnavailableException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /** n sequences decoding token 7 at position 20 + s, two pages each. */
+    private static ForwardBatch decode(int n) {
+        int[] tokens = new int[n];
+        int[] positions = new int[n];
+        int[] slots = new int[n];
+        int[] starts = new int[n + 1];
+        int[] lengths = new int[n];
+        int[] rows = new int[n];
+        int[][] tables = new int[n][];
+        for (int s = 0; s < n; s++) {
+            tokens[s] = 7;
+            positions[s] = 20 + s % 10;
+            tables[s] = new int[] {2 * s, 2 * s + 1};
+            slots[s] = tables[s][1] * 16 + positions[s] % 16;
+            starts[s + 1] = s + 1;
+            lengths[s] = positions[s] + 1;
+            rows[s] = s;
+        }
+        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, rows);
+    }
+}
