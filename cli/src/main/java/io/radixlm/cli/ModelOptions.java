@@ -1,7 +1,7 @@
 package io.radixlm.cli;
 
 import io.radixlm.convert.ModelInstaller;
-import io.radixlm.engine.Backends;
+import io.radixlm.cuda.BackendChooser;
 import io.radixlm.engine.EngineOptions;
 import io.radixlm.engine.LlmEngine;
 import io.radixlm.engine.LoadedModel;
@@ -23,6 +23,11 @@ final class ModelOptions {
                     + "Default: ${DEFAULT-VALUE}.")
     String backend;
 
+    @Option(names = "--gpu-memory-fraction", paramLabel = "F", defaultValue = "0.9",
+            description = "Share of the GPU's memory radixlm may use for weights, KV pages and activations; "
+                    + "the KV pool gets what the weights leave. Default: ${DEFAULT-VALUE}.")
+    double gpuMemoryFraction;
+
     /** The model directory: --model, or the default model (installed now if needed, with progress on err). */
     Path resolveModelDir(PrintWriter err) throws IOException {
         if (model != null) return model;
@@ -35,7 +40,10 @@ final class ModelOptions {
 
     /** An engine on the chosen backend; the engine owns the backend, the caller still owns model. */
     LlmEngine openEngine(LoadedModel loaded, PrintWriter err) {
-        return new LlmEngine(Backends.create(backend, loaded, Progress.to(err)), loaded.tokenizer(),
+        if (!(gpuMemoryFraction > 0 && gpuMemoryFraction <= 1)) {
+            throw new UserException("--gpu-memory-fraction must be in (0, 1], got " + gpuMemoryFraction);
+        }
+        return new LlmEngine(BackendChooser.create(backend, loaded, gpuMemoryFraction, Progress.to(err)), loaded.tokenizer(),
                 loaded.eosTokenIds(), EngineOptions.defaults());
     }
 }

@@ -24,7 +24,7 @@ class CliErrorsTest {
     void helpListsTheCommands() {
         CliRun run = CliRun.of("--help");
         assertEquals(0, run.exitCode(), run.toString());
-        for (String command : List.of("generate", "chat", "logits", "tokenize", "info", "convert")) {
+        for (String command : List.of("generate", "chat", "logits", "tokenize", "info", "convert", "verify")) {
             assertTrue(run.out().contains("  " + command + " "), command + " missing in\n" + run.out());
         }
     }
@@ -44,6 +44,16 @@ class CliErrorsTest {
     })
     void badFlagValues(String flag, String message) {
         assertUserError(message, "generate", "--model", MODEL, "--prompt-ids", "1,2,3", flag);
+    }
+
+    /** Without a GPU, asking for CUDA is one clear user error (the GPU machine runs these paths for real). */
+    @Test
+    void cudaOnAMachineWithoutAGpuIsOneClearError() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(Files.exists(Path.of("/dev/nvidia0")),
+                "this machine has a GPU: the no-GPU error path cannot be reached here");
+        assertUserError("the CUDA backend cannot run here", "verify", "--model", MODEL, "--prompt-ids", "1,2,3");
+        assertUserError("the CUDA backend cannot run here", "generate", "--backend", "cuda", "--model", MODEL,
+                "--prompt-ids", "1,2,3");
     }
 
     @ParameterizedTest

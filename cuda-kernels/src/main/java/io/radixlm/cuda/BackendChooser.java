@@ -21,11 +21,7 @@ public final class BackendChooser {
     public static Backend create(String kind, LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
         switch (kind) {
             case "cuda" -> {
-                try {
-                    return openCuda(model, gpuMemoryFraction, log);
-                } catch (CudaUnavailableException e) {
-                    throw new BackendUnavailableException("--backend cuda cannot run here: " + e.getMessage());
-                }
+                return cuda(model, gpuMemoryFraction, log);
             }
             case "auto" -> {
                 try {
@@ -41,7 +37,16 @@ public final class BackendChooser {
         }
     }
 
-    private static Backend openCuda(LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
+    /** The CUDA backend, or BackendUnavailableException (exit code 2) saying why it cannot run here. */
+    public static CudaBackend cuda(LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
+        try {
+            return openCuda(model, gpuMemoryFraction, log);
+        } catch (CudaUnavailableException e) {
+            throw new BackendUnavailableException("the CUDA backend cannot run here: " + e.getMessage());
+        }
+    }
+
+    private static CudaBackend openCuda(LoadedModel model, double gpuMemoryFraction, Consumer<String> log) {
         CudaBackend backend = new CudaBackend(model.config(), model.weights(), gpuMemoryFraction);
         log.accept("backend: cuda on " + backend.deviceName() + " (bf16 weights and KV, float32 accumulation)");
         return backend;

@@ -55,6 +55,14 @@ public final class CudaDevice implements AutoCloseable {
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
     }
 
+    /** One sentence for a failed load of JCuda's native library (its message nests whole stack traces). */
+    private static String driverLoadFailure(Throwable e) {
+        String detail = String.valueOf(e.getMessage());
+        if (detail.contains("libcuda.so")) return "no NVIDIA driver on this machine (libcuda.so.1 not found)";
+        int newline = detail.indexOf('\n');
+        return "the CUDA driver library cannot be loaded: " + (newline < 0 ? detail : detail.substring(0, newline));
+    }
+
     /** Opens GPU 0 and loads the kernels, or explains in one sentence why CUDA cannot be used here. */
     public static CudaDevice open() {
         byte[] fatbin = KernelImage.load();
@@ -65,7 +73,7 @@ public final class CudaDevice implements AutoCloseable {
                 throw new CudaUnavailableException("no usable NVIDIA driver (cuInit: " + CUresult.stringFor(rc) + ")");
             }
         } catch (UnsatisfiedLinkError | NoClassDefFoundError e) {
-            throw new CudaUnavailableException("the CUDA driver library cannot be loaded: " + e.getMessage(), e);
+            throw new CudaUnavailableException(driverLoadFailure(e), e);
         }
         int[] count = {0};
         check(cuDeviceGetCount(count), "cuDeviceGetCount");
