@@ -55,12 +55,18 @@ public final class CudaDevice implements AutoCloseable {
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
     }
 
+    /** Why JCuda's driver binding failed to load, once known: later attempts only see NoClassDefFoundError. */
+    private static volatile String driverLoadFailure;
+
     /** One sentence for a failed load of JCuda's native library (its message nests whole stack traces). */
     private static String driverLoadFailure(Throwable e) {
+        if (e instanceof NoClassDefFoundError && driverLoadFailure != null) return driverLoadFailure;
         String detail = String.valueOf(e.getMessage());
-        if (detail.contains("libcuda.so")) return "no NVIDIA driver on this machine (libcuda.so.1 not found)";
         int newline = detail.indexOf('\n');
-        return "the CUDA driver library cannot be loaded: " + (newline < 0 ? detail : detail.substring(0, newline));
+        String reason = detail.contains("libcuda.so") ? "no NVIDIA driver on this machine (libcuda.so.1 not found)"
+                : "the CUDA driver library cannot be loaded: " + (newline < 0 ? detail : detail.substring(0, newline));
+        driverLoadFailure = reason;
+        return reason;
     }
 
     /** Opens GPU 0 and loads the kernels, or explains in one sentence why CUDA cannot be used here. */

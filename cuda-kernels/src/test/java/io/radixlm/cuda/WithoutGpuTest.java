@@ -13,6 +13,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -63,7 +64,8 @@ class WithoutGpuTest {
         try (LoadedModel model = LoadedModel.load(Golden.modelDir("llama3_gqa"), message -> { })) {
             var error = assertThrows(BackendUnavailableException.class,
                     () -> BackendChooser.create("cuda", model, 0.9, message -> { }));
-            assertTrue(error.getMessage().startsWith("--backend cuda cannot run here: "), error.getMessage());
+            assertTrue(error.getMessage().startsWith("the CUDA backend cannot run here: "), error.getMessage());
+            assertFalse(error.getMessage().contains("\n"), "one line: " + error.getMessage());
             List<String> log = new ArrayList<>();
             try (Backend backend = BackendChooser.create("auto", model, 0.9, log::add)) {
                 assertEquals("cpu", backend.name());
