@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.IntStream;
 
 import static io.radixlm.cuda.GpuTestSupport.downloadBf16;
 import static io.radixlm.cuda.GpuTestSupport.poisoned;
@@ -72,35 +73,40 @@ final class AttentionCase {
 
     int pagesFor(int tokens) { return (tokens + pageSize - 1) / pageSize; }
 
-    /** (numTokens, numHeads, headDim): token t at position p attends keys [0, p] of its sequence. */
+    /**
+     * (numTokens, numHeads, headDim): token t at position p attends keys [0, p] of its sequence. Tokens in
+     * parallel (each writes only its own rows), so that the 4097-token cases stay quick on the GPU machine.
+     */
     double[] reference() {
-        int group = numHeads / numKvHeads;
         double[] out = new double[numTokens * numHeads * headDim];
-        for (int t = 0; t < numTokens; t++) {
-            int numKeys = positions[t] + 1;
-            for (int h = 0; h < numHeads; h++) {
-                int kvHead = h / group;
-                double[] scores = new double[numKeys];
-                double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < numKeys; j++) {
-                    int kOffset = slotOffset(t, j, kvHead);
-                    double dot = 0;
-                    for (int d = 0; d < headDim; d++) dot += (double) q[(t * numHeads + h) * headDim + d] * kCache[kOffset + d];
-                    scores[j] = dot / Math.sqrt(headDim);
-                    max = Math.max(max, scores[j]);
-                }
-                double sum = 0;
-                for (int j = 0; j < numKeys; j++) {
-                    scores[j] = Math.exp(scores[j] - max);
-                    sum += scores[j];
-                }
-                for (int j = 0; j < numKeys; j++) {
-                    int vOffset = slotOffset(t, j, kvHead);
-                    for (int d = 0; d < headDim; d++) out[(t * numHeads + h) * headDim + d] += scores[j] / sum * vCache[vOffset + d];
-                }
+        IntStream.range(0, numTokens).parallel().forEach(t -> referenceRows(t, out));
+        return out;
+    }
+
+    private void referenceRows(int t, double[] out) {
+        int group = numHeads / numKvHeads;
+        int numKeys = positions[t] + 1;
+        double[] scores = new double[numKeys];
+        for (int h = 0; h < numHeads; h++) {
+            int kvHead = h / group;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < numKeys; j++) {
+                int kOffset = slotOffset(t, j, kvHead);
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += (double) q[(t * numHeads + h) * headDim + d] * kCache[kOffset + d];
+                scores[j] = dot / Math.sqrt(headDim);
+                max = Math.max(max, scores[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < numKeys; j++) {
+                scores[j] = Math.exp(scores[j] - max);
+                sum += scores[j];
+            }
+            for (int j = 0; j < numKeys; j++) {
+                int vOffset = slotOffset(t, j, kvHead);
+                for (int d = 0; d < headDim; d++) out[(t * numHeads + h) * headDim + d] += scores[j] / sum * vCache[vOffset + d];
             }
         }
-        return out;
     }
 
     private int slotOffset(int token, int position, int kvHead) {

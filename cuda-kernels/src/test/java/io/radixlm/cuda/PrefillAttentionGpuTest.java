@@ -43,7 +43,7 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "prompt of 4097 tokens, heads {0}/{1}, head_dim {2}")
-    @CsvSource({"8, 1, 64", "4, 4, 128", "8, 2, 128"})
+    @CsvSource({"8, 1, 64", "4, 2, 128"})
     void longCausalPromptMatchesTheReference(int numHeads, int numKvHeads, int headDim) {
         CudaDevice device = device();
         AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, 16, List.of(new Seq(4097, 4097)));
