@@ -31,9 +31,8 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, page {3}")
-    @CsvSource({"8, 8, 64, 16", "16, 4, 128, 16", "32, 4, 128, 16", "16, 2, 128, 16", "8, 1, 64, 16", "32, 32, 128, 16",
-            "28, 4, 128, 16", "6, 6, 48, 16", "4, 2, 32, 16", "12, 3, 96, 16", "12, 2, 96, 16",
-            "16, 4, 64, 8", "8, 2, 128, 32", "8, 8, 64, 1", "8, 4, 64, 24"})
+    @CsvSource({"8, 8, 64, 16", "16, 4, 128, 16", "16, 2, 128, 16", "8, 1, 64, 16", "28, 4, 128, 16", "6, 6, 48, 16",
+            "4, 2, 32, 16", "12, 3, 96, 16", "16, 4, 64, 8", "8, 2, 128, 32", "8, 8, 64, 1", "8, 4, 64, 24"})
     void wholePromptsOfAwkwardLengthsMatchTheReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
         List<Seq> seqs = List.of(new Seq(1, 1), new Seq(15, 15), new Seq(16, 16), new Seq(17, 17), new Seq(300, 300));
@@ -51,8 +50,7 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "chunk after a cached prefix of {0}, heads {1}/{2}, head_dim {3}")
-    @CsvSource({"0, 16, 4, 128", "16, 16, 4, 128", "64, 16, 4, 128", "1000, 16, 4, 128",
-            "0, 8, 8, 64", "16, 8, 8, 64", "64, 8, 1, 64", "1000, 8, 1, 64", "1000, 32, 8, 128"})
+    @CsvSource({"0, 16, 4, 128", "16, 16, 4, 128", "64, 16, 4, 128", "1000, 16, 4, 128", "64, 8, 8, 64", "1000, 8, 1, 64"})
     void chunkedPrefillAfterACachedPrefixMatchesTheReference(int prefix, int numHeads, int numKvHeads, int headDim) {
         CudaDevice device = device();
         // two chunks' worth: a whole-tile chunk and a ragged one, each after the prefix (and the first chunk)
@@ -62,8 +60,8 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, split {3}")
-    @CsvSource({"8, 8, 64, 256", "16, 4, 128, 256", "32, 4, 128, 64", "8, 1, 64, 16", "28, 4, 128, 512", "32, 32, 128, 256",
-            "6, 6, 48, 256", "4, 2, 32, 16", "12, 3, 96, 128"})
+    @CsvSource({"8, 8, 64, 256", "16, 4, 128, 256", "8, 1, 64, 16", "28, 4, 128, 512", "6, 6, 48, 256", "4, 2, 32, 16",
+            "12, 3, 96, 128"})
     void mixedBatchOfPrefillAndDecodeMatchesTheReference(int numHeads, int numKvHeads, int headDim, int splitSize) {
         CudaDevice device = device();
         // decodes (paged kernel) between prompts and chunks (tiled kernel), in an order that interleaves them
@@ -74,7 +72,7 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "prefix {0}")
-    @CsvSource({"64", "16", "37", "1000"})
+    @CsvSource({"64", "37", "1000"})
     void rowsAfterAPrefixHitEqualTheColdPromptBitForBit(int prefix) {
         CudaDevice device = device();
         // Key tiles start at position 0 whatever the query tile, so a row gets the same bits whether its
