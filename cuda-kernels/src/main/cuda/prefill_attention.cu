@@ -64,10 +64,11 @@ __device__ __forceinline__ void copyAsyncWait() { asm volatile("cp.async.wait_gr
 
 // Starts copying keys [keyStart, keyStart + PF_KEYS) of one KV head into tile (PF_KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
+// pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
 template <int HD>
 __device__ __forceinline__ void loadKeyTile(bf16 (*tile)[HD + 8], const bf16* __restrict__ cache,
-                                            const int* __restrict__ table, int pageSize, int numKvHeads,
-                                            int kvHead, int keyStart, int numKeys) {
+                                            const int* __restrict__ table, int pageSize, int pageShift,
+                                            int numKvHeads, int kvHead, int keyStart, int numKeys) {
     constexpr int CHUNKS = HD / 8;  // 16-byte pieces of one key row
     for (int c = threadIdx.x; c < PF_KEYS * CHUNKS; c += PF_WARPS * 32) {
         int row = c / CHUNKS;
@@ -75,7 +76,8 @@ __device__ __forceinline__ void loadKeyTile(bf16 (*tile)[HD + 8], const bf16* __
         int key = keyStart + row;
         const bf16* src = cache;  // any valid address when zero-filling
         if (key < numKeys) {
-            long slot = (long)table[key / pageSize] * pageSize + key % pageSize;
+            int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+            long slot = (long)table[page] * pageSize + (key - page * pageSize);
             src = cache + (slot * numKvHeads + kvHead) * HD + col;
         }
         copyAsync16(&tile[row][col], src, key < numKeys ? 16 : 0);
@@ -105,6 +107,7 @@ __device__ __forceinline__ void prefillAttention(
     const int* table = blockTables + (long)seq * maxPagesPerSeq;
     const int firstPos = positions[firstToken];
     const int numKeys = positions[firstToken + tileTokens - 1] + 1;  // keys the tile's last token sees
+    const int pageShift = (pageSize & (pageSize - 1)) == 0 ? __ffs(pageSize) - 1 : -1;
 
     // This thread's two rows (quadRow and quadRow + 8 of the warp's 16) and their causal limits.
     int rowPos[2];
@@ -139,9 +142,9 @@ __device__ __forceinline__ void prefillAttention(
     float runSum[2] = {0.0f, 0.0f};
 
     const int numKeyTiles = (numKeys + PF_KEYS - 1) / PF_KEYS;
-    loadKeyTile<HD>(kTile, kCache, table, pageSize, numKvHeads, kvHead, 0, numKeys);
+    loadKeyTile<HD>(kTile, kCache, table, pageSize, pageShift, numKvHeads, kvHead, 0, numKeys);
     copyAsyncCommit();
-    loadKeyTile<HD>(vTile, vCache, table, pageSize, numKvHeads, kvHead, 0, numKeys);
+    loadKeyTile<HD>(vTile, vCache, table, pageSize, pageShift, numKvHeads, kvHead, 0, numKeys);
     copyAsyncCommit();
 
     for (int kt = 0; kt < numKeyTiles; kt++) {
@@ -167,7 +170,7 @@ __device__ __forceinline__ void prefillAttention(
         }
         __syncthreads();  // every warp is done with kTile: the next tile's K may overwrite it
         if (kt + 1 < numKeyTiles) {
-            loadKeyTile<HD>(kTile, kCache, table, pageSize, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
+            loadKeyTile<HD>(kTile, kCache, table, pageSize, pageShift, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
         }
         copyAsyncCommit();  // possibly empty, so that the group count stays the same every iteration
 
@@ -238,7 +241,7 @@ __device__ __forceinline__ void prefillAttention(
         }
         __syncthreads();  // every warp is done with vTile
         if (kt + 1 < numKeyTiles) {
-            loadKeyTile<HD>(vTile, vCache, table, pageSize, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
+            loadKeyTile<HD>(vTile, vCache, table, pageSize, pageShift, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
         }
         copyAsyncCommit();
     }
