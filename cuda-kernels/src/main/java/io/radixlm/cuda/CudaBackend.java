@@ -50,6 +50,7 @@ public final class CudaBackend implements Backend {
     private StepBuffers buffers;
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
+    private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -148,6 +149,12 @@ public final class CudaBackend implements Backend {
      */
     public void setGraphsEnabled(boolean enabled) { this.graphsEnabled = enabled; }
 
+    /**
+     * Rows of sequences with several new tokens go to the tiled prefill attention kernel (on by default,
+     * unless {@link #USE_PREFILL_KERNEL} is false); off: every row goes to the paged (decode) kernel + reduce.
+     */
+    public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
+
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
@@ -161,7 +168,7 @@ public final class CudaBackend implements Backend {
                     () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket), null)));
         } else {
             ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
-            StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), USE_PREFILL_KERNEL);
+            StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
             metadata.upload(buffers);
             var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
             enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
