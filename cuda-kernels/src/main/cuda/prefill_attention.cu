@@ -16,8 +16,8 @@
 //
 // q          (numTokens, numHeads, HD) float32, after RoPE (rounded to bf16 for the tensor cores)
 // kCache, vCache (numSlots, numKvHeads, HD) bf16 of this layer
-// positions  (numTokens); within a tile consecutive and ascending (ForwardBatch: a sequence's new
-//            tokens are its last positions, in order)
+// positions  (numTokens); ascending within a tile, so its first token sees the fewest keys and its last
+//            the most (ForwardBatch: a sequence's new tokens are its last positions, in order)
 // blockTables (numSeqs, maxPagesPerSeq)
 // tiles      (numTiles, 4) int: seq, firstToken (row of q/out), numTokens (<= PF_ROWS / group), unused
 // out        (numTokens, numHeads, HD) bf16; only the rows of tokens named by tiles are written
