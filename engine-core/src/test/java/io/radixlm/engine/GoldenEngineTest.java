@@ -6,6 +6,7 @@ import io.radixlm.backend.ForwardBatch;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.testing.Golden;
 import io.radixlm.testing.ModelReference;
+import io.radixlm.sampling.SamplingParams;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.api.Test;
