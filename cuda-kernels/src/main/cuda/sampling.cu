@@ -54,26 +54,63 @@ __device__ unsigned long long sampleBlockSum(unsigned long long v, unsigned long
     return total;
 }
 
+// A float as an int with the same order (finite values), for integer atomicMin/atomicMax on logits.
+__device__ __forceinline__ int sampleOrdered(float x) {
+    int i = __float_as_int(x);
+    return i >= 0 ? i : i ^ 0x7FFFFFFF;
+}
+
+// Shared memory of one radix descent.
+struct SampleRadixShared {
+    unsigned long long histogram[256];  // count or weight of the keys under the prefix, per next digit
+    int bucketLow[256];                  // smallest logit (sampleOrdered) per digit, of the same keys
+    int bucketHigh[256];                 // largest logit (sampleOrdered) per digit
+    unsigned long long prefix;
+    unsigned long long above;
+    int low;
+    int high;
+    int keptLow;
+};
+
 // The largest key t among keys >= floorKey such that the measure (count, or weight when byMass) of the
 // keys in [t, inf) that are >= floorKey reaches the need: a radix descent over 8-bit digits, most
 // significant first. With counts it is the needed-th largest key (top-k); with weights, the key of the
 // shortest most-probable-first prefix whose weight reaches neededMass (top-p). The chosen bucket always
 // holds a key, because the keys above it alone do not reach the need while the whole set does.
+//
+// Only the first pass needs every token's exp: each pass also records the range of logits of each
+// bucket's members, and a later pass skips any token outside the chosen bucket's range before computing
+// its weight (it cannot be a member: the range was taken over the members themselves, so this needs no
+// assumption on exp). floorLow (sampleOrdered) must be at most the logit of every key >= floorKey.
+// keptLow gets the smallest logit (sampleOrdered) among the keys >= the returned key and >= floorKey.
 __device__ unsigned long long sampleRadixCut(const float* row, int vocab, double temperature, double maxScaled,
-                                             unsigned long long floorKey, bool byMass,
+                                             unsigned long long floorKey, int floorLow, bool byMass,
                                              unsigned long long neededCount, double neededMass,
-                                             unsigned long long* histogram, unsigned long long* broadcast) {
+                                             SampleRadixShared* sh, int& keptLow) {
     unsigned long long prefix = 0;
     unsigned long long above = 0;  // measure of the keys whose digits so far exceed prefix's
+    int low = floorLow;            // logits of the keys under the prefix lie in [low, high]
+    int high = 0x7fffffff;
+    int kept = 0x7fffffff;         // smallest logit among the keys already known to be above the cut
     for (int shift = 56; shift >= 0; shift -= 8) {
         unsigned long long highMask = shift == 56 ? 0ULL : (~0ULL << (shift + 8));
-        for (int b = threadIdx.x; b < 256; b += SAMPLE_THREADS) histogram[b] = 0;
+        for (int b = threadIdx.x; b < 256; b += SAMPLE_THREADS) {
+            sh->histogram[b] = 0;
+            sh->bucketLow[b] = 0x7fffffff;
+            sh->bucketHigh[b] = (int)0x80000000;
+        }
         __syncthreads();
         for (int i = threadIdx.x; i < vocab; i += SAMPLE_THREADS) {
-            unsigned long long w = sampleWeight(row[i], temperature, maxScaled);
+            float x = row[i];
+            int ordered = sampleOrdered(x);
+            if (ordered < low || ordered > high) continue;
+            unsigned long long w = sampleWeight(x, temperature, maxScaled);
             unsigned long long key = sampleKey(w, i);
             if (key >= floorKey && ((key ^ prefix) & highMask) == 0) {
-                atomicAdd(&histogram[(key >> shift) & 255], byMass ? w : 1ULL);
+                int digit = (int)((key >> shift) & 255);
+                atomicAdd(&sh->histogram[digit], byMass ? w : 1ULL);
+                atomicMin(&sh->bucketLow[digit], ordered);
+                atomicMax(&sh->bucketHigh[digit], ordered);
             }
         }
         __syncthreads();
@@ -81,19 +118,27 @@ __device__ unsigned long long sampleRadixCut(const float* row, int vocab, double
             unsigned long long acc = above;
             int b = 255;
             for (; b > 0; b--) {
-                unsigned long long through = acc + histogram[b];
+                unsigned long long through = acc + sh->histogram[b];
                 bool enough = byMass ? (double)through >= neededMass : through >= neededCount;
                 if (enough) break;
                 acc = through;
+                kept = min(kept, sh->bucketLow[b]);  // every key of a bucket passed over is above the cut
             }
-            broadcast[0] = prefix | ((unsigned long long)b << shift);
-            broadcast[1] = acc;
+            sh->prefix = prefix | ((unsigned long long)b << shift);
+            sh->above = acc;
+            sh->low = sh->bucketLow[b];
+            sh->high = sh->bucketHigh[b];
+            sh->keptLow = kept;
         }
         __syncthreads();
-        prefix = broadcast[0];
-        above = broadcast[1];
-        __syncthreads();  // broadcast is rewritten in the next round only after everyone has read it
+        prefix = sh->prefix;
+        above = sh->above;
+        low = sh->low;
+        high = sh->high;
+        kept = sh->keptLow;
+        __syncthreads();  // sh is rewritten in the next round only after everyone has read it
     }
+    keptLow = min(kept, low);  // the last bucket holds exactly the returned key
     return prefix;
 }
 
@@ -106,7 +151,7 @@ __device__ __forceinline__ unsigned long long sampleTarget(unsigned long long bi
 
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS)
 sample_rows(const float* __restrict__ logits, const long long* __restrict__ params, int* __restrict__ out, int vocab) {
-    __shared__ unsigned long long histogram[256];
+    __shared__ SampleRadixShared radix;
     __shared__ unsigned long long scratch[SAMPLE_THREADS];
     __shared__ float bestValue[SAMPLE_THREADS];
     __shared__ int bestIndex[SAMPLE_THREADS];
@@ -160,20 +205,23 @@ sample_rows(const float* __restrict__ logits, const long long* __restrict__ para
     const double maxScaled = __ddiv_rn((double)bestValue[0], temperature);
 
     // the smallest surviving key: top-k, then top-p over the top-k set
-    unsigned long long cut = 0;  // every key is >= 0
+    unsigned long long cut = 0;     // every key is >= 0
+    int keptLow = (int)0x80000000;  // every kept token's logit (sampleOrdered) is >= keptLow
     if (topK > 0 && topK < vocab) {
-        cut = sampleRadixCut(row, vocab, temperature, maxScaled, 0, false, (unsigned long long)topK, 0.0,
-                             histogram, broadcast);
+        cut = sampleRadixCut(row, vocab, temperature, maxScaled, 0, keptLow, false, (unsigned long long)topK, 0.0,
+                             &radix, keptLow);
     }
     if (topP < 1.0) {
         unsigned long long mine = 0;
         for (int i = tid; i < vocab; i += SAMPLE_THREADS) {
-            unsigned long long w = sampleWeight(row[i], temperature, maxScaled);
+            float x = row[i];
+            if (sampleOrdered(x) < keptLow) continue;
+            unsigned long long w = sampleWeight(x, temperature, maxScaled);
             if (sampleKey(w, i) >= cut) mine += w;
         }
         unsigned long long topKMass = sampleBlockSum(mine, scratch);
         double needed = __dmul_rn(topP, (double)topKMass);
-        cut = sampleRadixCut(row, vocab, temperature, maxScaled, cut, true, 0, needed, histogram, broadcast);
+        cut = sampleRadixCut(row, vocab, temperature, maxScaled, cut, keptLow, true, 0, needed, &radix, keptLow);
     }
     const double minWeight = __dmul_rn(minP, SAMPLE_WEIGHT_SCALE);  // min-p: w >= minP * 2^43
 
@@ -184,7 +232,9 @@ sample_rows(const float* __restrict__ logits, const long long* __restrict__ para
     const int end = min(begin + chunk, vocab);
     unsigned long long mine = 0;
     for (int i = begin; i < end; i++) {
-        unsigned long long w = sampleWeight(row[i], temperature, maxScaled);
+        float x = row[i];
+        if (sampleOrdered(x) < keptLow) continue;
+        unsigned long long w = sampleWeight(x, temperature, maxScaled);
         if (sampleKey(w, i) >= cut && (double)w >= minWeight) mine += w;
     }
     __syncthreads();
@@ -205,7 +255,9 @@ sample_rows(const float* __restrict__ logits, const long long* __restrict__ para
     unsigned long long cumulative = scratch[tid];
     if (target >= cumulative && target < cumulative + mine) {
         for (int i = begin; i < end; i++) {
-            unsigned long long w = sampleWeight(row[i], temperature, maxScaled);
+            float x = row[i];
+            if (sampleOrdered(x) < keptLow) continue;
+            unsigned long long w = sampleWeight(x, temperature, maxScaled);
             if (sampleKey(w, i) < cut || (double)w < minWeight) continue;
             cumulative += w;
             if (target < cumulative) {

@@ -29,3 +29,6 @@ inline double __longlong_as_double(long long v) { double d; memcpy(&d, &v, 8); r
 inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) { return (unsigned long long)(((unsigned __int128)a * b) >> 64); }
 inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return std::atomic_ref<unsigned long long>(*p).fetch_add(v); }
 using std::min; using std::isfinite; using std::exp;
+inline int atomicMin(int* p, int v) { std::atomic_ref<int> a(*p); int old = a.load(); while (v < old && !a.compare_exchange_weak(old, v)) { } return old; }
+inline int atomicMax(int* p, int v) { std::atomic_ref<int> a(*p); int old = a.load(); while (v > old && !a.compare_exchange_weak(old, v)) { } return old; }
+inline int __float_as_int(float x) { int i; memcpy(&i, &x, 4); return i; }
