@@ -30,7 +30,7 @@ public class SamplingEmulatorCheck {
             boolean ties = r % 3 == 2;
             for (int i = 0; i < vocab; i++) { double x = random.nextGaussian() * scale; logits[r * vocab + i] = (float) (ties ? Math.round(x * 4) / 4.0 : x); }
         }
-        logits[vocab * (n - 1) + 7] = Float.NaN; // last row: non-finite
+        logits[vocab * (n - 1) + Math.min(7, vocab - 1)] = Float.NaN; // last row: non-finite
         int[] steps = new int[n];
         for (int r = 0; r < n; r++) steps[r] = random.nextInt(4096);
         ByteBuffer b = ByteBuffer.allocate(8 + n * 64 + n * vocab * 4).order(ByteOrder.LITTLE_ENDIAN);

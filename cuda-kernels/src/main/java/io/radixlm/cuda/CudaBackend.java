@@ -174,6 +174,11 @@ public final class CudaBackend implements Backend {
         return ids;
     }
 
+    /** The logits of the latest step, still on the GPU, copied back: (numRows, vocab). For tests of forwardSample. */
+    float[] latestLogits(int numRows) {
+        return buffers.logits.toFloats(numRows * config.vocabSize());
+    }
+
     /**
      * Replays a captured CUDA graph for decode steps (a graph per batch-size bucket; a launch from
      * Java costs about 6.8 µs of host time, a graph node about 0.5 µs); on by default. Off: every step

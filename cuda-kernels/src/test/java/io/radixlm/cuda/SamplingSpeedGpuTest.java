@@ -12,8 +12,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * How long sample_rows takes on a Qwen-sized vocabulary (151936), per filter combination and batch size.
- * Each filter costs passes over the row (argmax 1, top-k 8, top-p 9, the draw 2), each recomputing a
- * float64 exp per token; the bound only catches a pathological kernel, the figures go to the log.
+ * Each filter costs passes over the row (argmax 1, top-k 8, top-p 9, the draw 2); a float64 exp per token
+ * only in the first pass of each radix cut and in the draw without filters (other passes skip tokens by
+ * their logit first). The bound only catches a pathological kernel; the figures go to the log.
  */
 @Tag("gpu")
 @Tag("speed") // timings mean nothing under compute-sanitizer; device-test leaves them out of that pass
