@@ -4,7 +4,7 @@ import io.radixlm.engine.LlmEngine;
 import io.radixlm.engine.LoadedModel;
 import io.radixlm.engine.Request;
 import io.radixlm.engine.RequestOutput;
-import io.radixlm.engine.SamplingParams;
+import io.radixlm.sampling.SamplingParams;
 import io.radixlm.engine.TokenListener;
 import io.radixlm.tokenizer.ChatMessage;
 import picocli.CommandLine.ArgGroup;

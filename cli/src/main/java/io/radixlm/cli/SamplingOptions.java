@@ -1,6 +1,6 @@
 package io.radixlm.cli;
 
-import io.radixlm.engine.SamplingParams;
+import io.radixlm.sampling.SamplingParams;
 import picocli.CommandLine.Option;
 
 import java.util.ArrayList;

@@ -5,6 +5,7 @@ import io.radixlm.backend.ForwardBatch;
 import io.radixlm.backend.ForwardTrace;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.WeightSource;
+import io.radixlm.sampling.SamplingParams;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -15,7 +16,7 @@ import java.util.List;
  * fused residual+RMSNorm, the q/k/v GEMM, RoPE + q/k norm + K/V page write, paged attention + reduce,
  * the o GEMM, fused residual+RMSNorm, the gate/up GEMM, SwiGLU, the down GEMM; then the final norm of
  * the logit rows only and the LM head GEMM. Everything is enqueued on one stream; only the logits (or,
- * through {@link #forwardGreedy}, the argmax ids) come back.
+ * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
     /**
@@ -25,6 +26,12 @@ public final class CudaBackend implements Backend {
     static final boolean USE_PREFILL_KERNEL = !"false".equals(System.getProperty("radixlm.prefillKernel"));
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
     private static final long ACTIVATION_RESERVE_BYTES = 2L << 30;
+    /**
+     * Sampling on the GPU (sampling.cu). The off switch, should the kernel misbehave on some device: set
+     * this to false, or start the JVM with -Dradixlm.cuda.cpuSampling=true; forwardSample then copies the
+     * logits back and samples on the CPU (the same tokens, only slower).
+     */
+    static final boolean GPU_SAMPLING = !Boolean.getBoolean("radixlm.cuda.cpuSampling");
 
     private final ModelConfig config;
     private final CudaDevice device;
@@ -43,6 +50,8 @@ public final class CudaBackend implements Backend {
     private final BiasAddKernel biasAdd;
     private final GatherRowsKernel gatherRows;
     private final ArgmaxKernel argmax;
+    private final SamplingKernel sampling;
+    private DeviceMemory sampleParams; // (rows, SamplingKernel.PARAMS_PER_ROW) int64, grown on demand
     private final List<DeviceMemory> kCache = new ArrayList<>(); // per layer (numSlots, numKvHeads, headDim) bf16
     private final List<DeviceMemory> vCache = new ArrayList<>();
     private int pageSize;
@@ -93,6 +102,7 @@ public final class CudaBackend implements Backend {
         this.biasAdd = new BiasAddKernel(device);
         this.gatherRows = new GatherRowsKernel(device);
         this.argmax = new ArgmaxKernel(device);
+        this.sampling = new SamplingKernel(device);
     }
 
     @Override
@@ -140,6 +150,41 @@ public final class CudaBackend implements Backend {
     public int[] forwardGreedy(ForwardBatch batch) {
         run(batch, null);
         return buffers.sampled.toInts(batch.logitRows().length);
+    }
+
+    /**
+     * Samples on the GPU: runs the step, then sample_rows over the logits still on the device; only the
+     * ids come back. The tokens are those of {@link io.radixlm.sampling.Sampler} on the same logits.
+     */
+    @Override
+    public int[] forwardSample(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps) {
+        int numRows = batch.logitRows().length;
+        if (!GPU_SAMPLING || numRows == 0) return Backend.super.forwardSample(batch, rowParams, rowSteps);
+        if (rowParams.length != numRows || rowSteps.length != numRows) {
+            throw new IllegalArgumentException("one SamplingParams and one step per logit row: " + numRows + " rows, "
+                    + rowParams.length + " params, " + rowSteps.length + " steps");
+        }
+        long[] packed = SamplingKernel.pack(rowParams, rowSteps);
+        run(batch, null);
+        if (sampleParams == null || sampleParams.bytes() < 8L * packed.length) {
+            if (sampleParams != null) sampleParams.close(); // nothing in flight uses it: run() enqueued no sampling
+            sampleParams = device.allocate(8L * Math.max(packed.length, 16 * SamplingKernel.PARAMS_PER_ROW));
+        }
+        sampleParams.copyFrom(packed);
+        sampling.launch(buffers.logits, sampleParams, buffers.sampled, numRows, config.vocabSize());
+        int[] ids = buffers.sampled.toInts(numRows);
+        for (int r = 0; r < numRows; r++) {
+            if (ids[r] < 0) {
+                throw new IllegalArgumentException("logit row " + r + " holds a NaN or an infinity: the model produced"
+                        + " non-finite values, nothing can be sampled");
+            }
+        }
+        return ids;
+    }
+
+    /** The logits of the latest step, still on the GPU, copied back: (numRows, vocab). For tests of forwardSample. */
+    float[] latestLogits(int numRows) {
+        return buffers.logits.toFloats(numRows * config.vocabSize());
     }
 
     /**
@@ -272,6 +317,7 @@ public final class CudaBackend implements Backend {
         for (DeviceMemory m : kCache) m.close();
         for (DeviceMemory m : vCache) m.close();
         invFreq.close();
+        if (sampleParams != null) sampleParams.close();
         weights.close();
         cublas.close();
         device.close();

@@ -49,6 +49,8 @@ public final class DeviceMemory implements AutoCloseable {
 
     public void copyFrom(double[] src) { copyIn(Pointer.to(src), (long) src.length * Sizeof.DOUBLE); }
 
+    public void copyFrom(long[] src) { copyIn(Pointer.to(src), (long) src.length * Sizeof.LONG); }
+
     public float[] toFloats(int count) {
         float[] out = new float[count];
         copyOut(Pointer.to(out), (long) count * Sizeof.FLOAT);

@@ -7,7 +7,7 @@ import io.radixlm.engine.LlmEngine;
 import io.radixlm.engine.LoadedModel;
 import io.radixlm.engine.Request;
 import io.radixlm.engine.RequestOutput;
-import io.radixlm.engine.SamplingParams;
+import io.radixlm.sampling.SamplingParams;
 import io.radixlm.engine.TokenListener;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;

@@ -1,6 +1,8 @@
 package io.radixlm.backend;
 
 import io.radixlm.model.ModelConfig;
+import io.radixlm.sampling.Sampler;
+import io.radixlm.sampling.SamplingParams;
 
 /**
  * The model's forward pass on one kind of hardware. The CPU reference ({@link CpuBackend}) and the
@@ -31,6 +33,27 @@ public interface Backend extends AutoCloseable {
      * float32 logits of {@code batch.logitRows()}, row after row: (logitRows.length, vocabSize).
      */
     float[] forward(ForwardBatch batch);
+
+    /**
+     * Runs the model over the batch as {@link #forward} does and samples one token per logit row, so that
+     * a backend that samples where the logits are (the GPU) returns only the ids.
+     *
+     * @param rowParams how to sample each of {@code batch.logitRows()}, in the same order
+     * @param rowSteps  each row's sequence's number of generated tokens so far (the counter of its random draw)
+     * @return (logitRows.length) the sampled ids, the {@link Sampler}'s choice for each row
+     */
+    default int[] forwardSample(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps) {
+        int numRows = batch.logitRows().length;
+        if (rowParams.length != numRows || rowSteps.length != numRows) {
+            throw new IllegalArgumentException("one SamplingParams and one step per logit row: " + numRows + " rows, "
+                    + rowParams.length + " params, " + rowSteps.length + " steps");
+        }
+        float[] logits = forward(batch);
+        int vocab = config().vocabSize();
+        int[] ids = new int[numRows];
+        for (int r = 0; r < numRows; r++) ids[r] = new Sampler(rowParams[r]).sample(logits, r * vocab, vocab, rowSteps[r]);
+        return ids;
+    }
 
     @Override
     void close();

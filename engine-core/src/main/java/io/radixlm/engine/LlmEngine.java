@@ -5,6 +5,7 @@ import io.radixlm.backend.ForwardBatch;
 import io.radixlm.kv.PagePool;
 import io.radixlm.kv.RadixCache;
 import io.radixlm.model.ModelConfig;
+import io.radixlm.sampling.SamplingParams;
 import io.radixlm.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -76,18 +77,13 @@ public final class LlmEngine implements AutoCloseable {
             }
             return;
         }
-        float[] logits = runner.run(batch);
-        int vocab = backend.config().vocabSize();
+        int[] sampled = runner.runAndSample(batch);
         int row = 0;
         for (int i = 0; i < batch.sequences().size(); i++) {
             Sequence seq = batch.sequences().get(i);
             boolean samples = batch.samples(i);
             seq.numComputed += batch.numNewTokens()[i];
-            if (samples) {
-                int token = seq.sampler.sample(logits, row * vocab, vocab);
-                row++;
-                appendToken(scheduler, seq, token, listener);
-            }
+            if (samples) appendToken(scheduler, seq, sampled[row++], listener);
         }
     }
 

@@ -2,6 +2,7 @@ package io.radixlm.engine;
 
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.sampling.SamplingParams;
 
 import java.util.List;
 
@@ -18,9 +19,24 @@ final class ModelRunner {
         this.pageSize = pageSize;
     }
 
-    /** Logits (numSampling, vocab) of the sequences for which batch.samples(i), in batch order. */
-    float[] run(ScheduledBatch batch) {
-        return backend.forward(prepare(batch));
+    /**
+     * Runs the batch and samples: the next token (numSampling) of each sequence for which batch.samples(i),
+     * in batch order, drawn by the backend (on the GPU only the ids come back).
+     */
+    int[] runAndSample(ScheduledBatch batch) {
+        List<Sequence> seqs = batch.sequences();
+        int numSampling = 0;
+        for (int i = 0; i < seqs.size(); i++) if (batch.samples(i)) numSampling++;
+        SamplingParams[] rowParams = new SamplingParams[numSampling]; // (numSampling)
+        int[] rowSteps = new int[numSampling];                        // (numSampling)
+        int row = 0;
+        for (int i = 0; i < seqs.size(); i++) {
+            if (!batch.samples(i)) continue;
+            rowParams[row] = seqs.get(i).request.params();
+            rowSteps[row] = seqs.get(i).numGenerated();
+            row++;
+        }
+        return backend.forwardSample(prepare(batch), rowParams, rowSteps);
     }
 
     ForwardBatch prepare(ScheduledBatch batch) {

@@ -1,5 +1,7 @@
 package io.radixlm.engine;
 
+import io.radixlm.sampling.SamplingParams;
+
 /**
  * One generation request. promptIds are used exactly as given (BOS included or not by the caller).
  * namespace isolates cache sharing: requests of different namespaces never share pages ("" = default).

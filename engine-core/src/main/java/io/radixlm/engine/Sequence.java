@@ -18,7 +18,6 @@ final class Sequence {
     final IntList tokens;             // prompt + generated
     final int numPromptTokens;
     final IntList pages = new IntList(8);   // block table
-    final Sampler sampler;
     final OutputText text;
 
     Status status = Status.WAITING;
@@ -38,7 +37,6 @@ final class Sequence {
         this.submittedNanos = submittedNanos;
         this.tokens = new IntList(request.promptIds());
         this.numPromptTokens = request.promptIds().length;
-        this.sampler = new Sampler(request.params());
         this.text = text;
     }
 

@@ -4,6 +4,8 @@ import io.radixlm.backend.Backend;
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.backend.ForwardBatch;
 import io.radixlm.model.ModelConfig;
+import io.radixlm.sampling.Sampler;
+import io.radixlm.sampling.SamplingParams;
 import io.radixlm.testing.Golden;
 import io.radixlm.testing.ModelReference;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -100,6 +102,39 @@ class GoldenEngineTest {
             List<RequestOutput> small = run(model, requests, new EngineOptions(16, 12, 48, 8));
             for (int i = 0; i < requests.size(); i++) {
                 assertArrayEquals(large.get(i).outputIds(), small.get(i).outputIds(), "request " + i);
+            }
+        }
+    }
+
+    /**
+     * Sampled requests batched together, in a pool too small to hold them all at once (evictions, preemption),
+     * draw the tokens of a plain loop: whole-sequence logits, then the Sampler at step = tokens generated so far.
+     */
+    @Test
+    void sampledTokensAreThoseOfAStepByStepReferenceWhateverTheBatching() {
+        Random random = new Random(21);
+        List<Request> requests = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            SamplingParams params = new SamplingParams(1.2, i == 0 ? 0 : 50, i == 1 ? 1 : 0.9, i == 2 ? 0.05 : 0,
+                    1000 + i, 10 + 2 * i, List.of(), true);
+            requests.add(new Request("s" + i, random.ints(25 + 6 * i, 0, 384).toArray(), params, ""));
+        }
+        try (LoadedModel model = LoadedModel.load(Golden.modelDir("llama3_gqa"), s -> { })) {
+            List<RequestOutput> batched = run(model, requests, new EngineOptions(16, 10, 48, 8));
+            try (LlmEngine reference = new LlmEngine(new CpuBackend(model.config(), model.weights()), null, List.of(),
+                    new EngineOptions(16, 64, 2048, 8))) {
+                int vocab = model.config().vocabSize();
+                for (int r = 0; r < requests.size(); r++) {
+                    Request request = requests.get(r);
+                    int[] tokens = request.promptIds();
+                    int[] expected = new int[request.params().maxTokens()];
+                    for (int step = 0; step < expected.length; step++) {
+                        float[] logits = reference.promptLogits(tokens);
+                        expected[step] = new Sampler(request.params()).sample(logits, (tokens.length - 1) * vocab, vocab, step);
+                        tokens = concat(tokens, new int[] {expected[step]});
+                    }
+                    assertArrayEquals(expected, batched.get(r).outputIds(), "request " + r);
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.radixlm.engine;
 
 import io.radixlm.kv.CacheReport;
+import io.radixlm.sampling.SamplingParams;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;

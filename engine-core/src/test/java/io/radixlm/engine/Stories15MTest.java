@@ -2,6 +2,7 @@ package io.radixlm.engine;
 
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.convert.ModelInstaller;
+import io.radixlm.sampling.SamplingParams;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package io.radixlm.engine;
+package io.radixlm.sampling;
 
 import java.util.List;
 
