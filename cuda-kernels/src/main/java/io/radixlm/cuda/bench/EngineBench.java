@@ -131,6 +131,8 @@ final class EngineBench {
                 .put("expected_output_tokens", workload.totalOutputTokens()).put("seconds", seconds)
                 .put("output_tokens_per_s", tokensPerSecond)
                 .put("total_tokens_per_s", (workload.totalPromptTokens() + generated) / seconds);
+        var lengths = json.putArray("lengths"); // [prompt, output] per request: the PyTorch peer runs the same
+        for (NanoVllmWorkload.Item item : workload.items()) lengths.addArray().add(item.promptIds().length).add(item.outputTokens());
         return new Measurement("nanovllm", shape + ", " + workload.items().size() + " requests",
                 String.format("%,.0f output tok/s (%d tokens in %.1f s)", tokensPerSecond, generated, seconds), json);
     }
