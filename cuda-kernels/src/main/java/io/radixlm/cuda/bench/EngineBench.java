@@ -25,8 +25,13 @@ final class EngineBench {
 
     static LlmEngine engine(ModelConfig config, int numPages, int maxBatchTokens, int maxRunningSeqs) {
         CudaBackend gpu = CudaBackend.withRandomWeights(config, 4321, 0.95);
-        int pages = Math.min(numPages, gpu.maxKvPages(DecodeBench.PAGE_SIZE));
-        return new LlmEngine(gpu, null, List.of(), new EngineOptions(DecodeBench.PAGE_SIZE, pages, maxBatchTokens, maxRunningSeqs));
+        try {
+            int pages = Math.min(numPages, gpu.maxKvPages(DecodeBench.PAGE_SIZE));
+            return new LlmEngine(gpu, null, List.of(), new EngineOptions(DecodeBench.PAGE_SIZE, pages, maxBatchTokens, maxRunningSeqs));
+        } catch (RuntimeException e) {
+            gpu.close(); // the next items need the GPU memory back
+            throw e;
+        }
     }
 
     private static SamplingParams greedy(int maxTokens) {
