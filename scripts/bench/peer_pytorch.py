@@ -9,8 +9,8 @@ progress on stderr. Runs on the GPU machine (torch, transformers; no network, no
 
 Decode uses transformers' generate with a static KV cache, which compiles the decode step with
 torch.compile (the fastest path transformers offers); where that fails or --no-compile is given, eager
-generate with the dynamic cache. Decode tokens/s excludes the prefill: generate is timed at two output
-lengths and the difference is divided by the difference in tokens.
+generate with the dynamic cache. Decode tokens/s excludes the prefill: generate of n tokens minus
+generate of 1 token (the prefill alone), over n - 1.
 """
 import argparse
 import json
@@ -119,18 +119,20 @@ def generate_seconds(torch, model, prompt, new_tokens, static):
 
 
 def decode_b1(torch, model, shape, quick, compile_ok):
-    """Decode tokens/s at batch 1 around context 1024: (t(long) - t(short)) / (long - short) tokens."""
-    short, long_ = (8, 40) if quick else (16, 144)
-    prompt = torch.randint(0, SHAPES[shape][1]["vocab_size"], (1, 1024 - long_), device="cuda")
+    """Decode tokens/s at batch 1 around context 1024, without the prefill: (t(n) - t(1)) / (n - 1), where
+    generate with max_new_tokens=1 runs only the prefill. Only the n-token run decodes, so the static
+    cache's compiled step is compiled once (for that cache size) in the warm-up."""
+    n = 33 if quick else 129
+    prompt = torch.randint(0, SHAPES[shape][1]["vocab_size"], (1, 1024 - n), device="cuda")
     for static in ([True, False] if compile_ok else [False]):
         method = "generate, static cache + torch.compile" if static else "generate, dynamic cache, eager"
         try:
-            generate_seconds(torch, model, prompt, long_, static)  # warm-up: compiles the decode step
-            t_short = min(generate_seconds(torch, model, prompt, short, static) for _ in range(2))
-            t_long = min(generate_seconds(torch, model, prompt, long_, static) for _ in range(2))
-            seconds_per_token = (t_long - t_short) / (long_ - short)
+            generate_seconds(torch, model, prompt, n, static)  # warm-up: compiles the decode step
+            t_prefill = min(generate_seconds(torch, model, prompt, 1, static) for _ in range(2))
+            t_all = min(generate_seconds(torch, model, prompt, n, static) for _ in range(2))
+            seconds_per_token = (t_all - t_prefill) / (n - 1)
             return dict(shape=shape, batch=1, context=1024, method=method, ms_per_token=seconds_per_token * 1e3,
-                        tokens_per_s=1.0 / seconds_per_token)
+                        tokens_per_s=1.0 / seconds_per_token, prefill_seconds=t_prefill)
         except TimeUp:
             raise
         except Exception as e:  # compile problems: fall back to eager
@@ -172,10 +174,32 @@ def workload(args, vocab):
 
 
 def nanovllm(torch, model, shape, args):
-    """All requests in one left-padded batch through generate (static batching: transformers has no
-    continuous batching); every request runs to the longest output, only its own output tokens count."""
+    """The requests as left-padded batches through generate (static batching: transformers has no continuous
+    batching); a batch runs to its longest output, only each request's own output tokens count. One batch of
+    all requests first; if that runs out of memory, batches of 64."""
     vocab = SHAPES[shape][1]["vocab_size"]
     lengths, source = workload(args, vocab)
+    for batch_size in (len(lengths), 64):
+        try:
+            torch.cuda.empty_cache()
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            for first in range(0, len(lengths), batch_size):
+                generate_batch(torch, model, lengths[first:first + batch_size], vocab)
+            torch.cuda.synchronize()
+            seconds = time.perf_counter() - start
+            break
+        except torch.cuda.OutOfMemoryError as e:
+            log(f"nanovllm with batches of {batch_size}: out of memory ({e!r})")
+            if batch_size == 64:
+                raise
+    useful = sum(o for _, o in lengths)
+    return dict(shape=shape, requests=len(lengths), output_tokens=useful, seconds=seconds,
+                output_tokens_per_s=useful / seconds, workload=source, batch_size=batch_size,
+                method="generate, left-padded batches, dynamic cache, eager (a batch runs to its longest output)")
+
+
+def generate_batch(torch, model, lengths, vocab):
     max_in = max(i for i, _ in lengths)
     max_out = max(o for _, o in lengths)
     ids = torch.zeros(len(lengths), max_in, dtype=torch.long, device="cuda")
@@ -183,17 +207,9 @@ def nanovllm(torch, model, shape, args):
     for r, (i, _) in enumerate(lengths):
         ids[r, max_in - i:] = torch.randint(0, vocab, (i,), device="cuda")
         mask[r, max_in - i:] = 1
-    torch.cuda.synchronize()
-    start = time.perf_counter()
     with torch.no_grad():
         model.generate(ids, attention_mask=mask, do_sample=False, max_new_tokens=max_out, min_new_tokens=max_out,
                        eos_token_id=None, pad_token_id=0)
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    useful = sum(o for _, o in lengths)
-    return dict(shape=shape, requests=len(lengths), output_tokens=useful, seconds=seconds,
-                output_tokens_per_s=useful / seconds, workload=source,
-                method="generate, one left-padded batch, dynamic cache, eager (runs to the longest output)")
 
 
 def main():
