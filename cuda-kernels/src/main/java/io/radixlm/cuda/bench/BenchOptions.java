@@ -14,7 +14,7 @@ public record BenchOptions(Set<Integer> items, boolean quick, double maxSeconds)
     public static final Set<Integer> ALL_ITEMS = Set.of(1, 2, 3, 4, 5, 6);
 
     public BenchOptions {
-        items = Set.copyOf(new TreeSet<>(items));
+        items = java.util.Collections.unmodifiableSortedSet(new TreeSet<>(items));
         if (items.isEmpty()) throw new IllegalArgumentException("choose at least one item (1-6)");
         for (int item : items) {
             if (!ALL_ITEMS.contains(item)) throw new IllegalArgumentException("no bench item " + item + " (items are 1-6)");
