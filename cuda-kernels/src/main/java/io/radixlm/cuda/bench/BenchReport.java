@@ -48,7 +48,7 @@ public record BenchReport(String gpu, String date, BenchOptions options, Ceiling
                 "bandwidth_fraction"));
         putOrNull(g, "prefill_8k_8b_mfu", find("prefill",
                 j -> shape(j, ModelShapes.LLAMA_8B) && j.path("tokens").asInt() == 8192, "mfu"));
-        putOrNull(g, "prefix_hit_ttft_ratio", find("prefix_hit", j -> true, "hit_ttft_ratio"));
+        putOrNull(g, "prefix_hit_ttft_ratio", find("prefix_hit", j -> shape(j, ModelShapes.LLAMA_8B), "hit_ttft_ratio"));
         g.putNull("vs_pytorch_decode_b1");
         g.putNull("vs_pytorch_prefill_8k");
         g.putNull("vs_pytorch_nanovllm_workload");

@@ -19,7 +19,7 @@ import java.util.function.Supplier;
  * bf16 weights of real shapes ({@link ModelShapes}):
  * 1 decode at batch 1 per shape; 2 decode at batch 16/64/256 × context 1k/8k (Llama-3.2-1B shape);
  * 3 the decode attention kernels alone; 4 prefill of 512, 2k, 8k tokens; 5 prefix cache TTFT cold vs hit
- * and an agent trace (through the engine); 6 nano-vllm's throughput workload (Qwen3-0.6B shape).
+ * (8B and 1B shapes) and an agent trace (1B shape), through the engine; 6 nano-vllm's throughput workload (Qwen3-0.6B shape).
  * Every case is guarded: one that fails is reported and the rest go on; once maxSeconds have passed the
  * remaining cases are skipped and listed.
  */
@@ -124,18 +124,21 @@ public final class BenchRunner {
         }
     }
 
+    /** TTFT cold vs hit on the 8B shape (the goal's) and the 1B shape; the agent trace on the 1B shape. */
     private void prefixCache() {
-        String shape = ModelShapes.LLAMA_1B;
-        guard("prefix_cache", shape, () -> {
-            try (LlmEngine engine = EngineBench.engine(ModelShapes.byName(shape), 8192, 8192, 16)) {
-                guard("prefix_hit", shape, () -> List.of(EngineBench.prefixHit(engine, shape, 8192)));
-                int turns = options.quick() ? 5 : 20;
-                if (!expired("agent trace")) {
-                    guard("agent_trace", shape, () -> List.of(EngineBench.agentTrace(engine, shape, turns, 1024, 32)));
+        for (String shape : List.of(ModelShapes.LLAMA_8B, ModelShapes.LLAMA_1B)) {
+            boolean agent = shape.equals(ModelShapes.LLAMA_1B);
+            guard("prefix_cache", shape, () -> {
+                try (LlmEngine engine = EngineBench.engine(ModelShapes.byName(shape), 8192, 8192, 16)) {
+                    guard("prefix_hit", shape, () -> List.of(EngineBench.prefixHit(engine, shape, 8192)));
+                    int turns = options.quick() ? 5 : 20;
+                    if (agent && !expired("agent_trace: " + shape)) {
+                        guard("agent_trace", shape, () -> List.of(EngineBench.agentTrace(engine, shape, turns, 1024, 32)));
+                    }
                 }
-            }
-            return List.of();
-        });
+                return List.of();
+            });
+        }
     }
 
     private void throughput() {
