@@ -14,6 +14,8 @@
 // tokenSeq   (numTokens): the sequence (row of blockTables) each token belongs to
 // blockTables (numSeqs, maxPagesPerSeq)
 // partMax, partSum (numTokens, numHeads, maxSplits); partAcc (numTokens, numHeads, maxSplits, HD)
+// skipToken  (numTokens) or null: tokens with a nonzero entry are left to prefill_attention (rows of
+//            sequences with several new tokens); attention_reduce skips them too
 // grid (numTokens, numKvHeads, maxSplits), block ATTN_WARPS * 32. HD: 32, 48, 64, 96 or 128.
 #define ATTN_WARPS 4
 #define MAX_GROUP 8
@@ -23,7 +25,8 @@ __device__ __forceinline__ void pagedAttentionPartial(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, int splitSize, int maxSplits, float scale,
-        float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc) {
+        float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        const int* __restrict__ skipToken) {
     constexpr int E = (HD + 31) / 32;  // lane owns elements lane, lane + 32, ... (< HD) of a head
     __shared__ float qShared[MAX_GROUP][HD];
     __shared__ float warpMax[ATTN_WARPS][MAX_GROUP];
@@ -34,6 +37,7 @@ __device__ __forceinline__ void pagedAttentionPartial(
     int kvHead = blockIdx.y;
     int split = blockIdx.z;
     int group = numHeads / numKvHeads;
+    if (skipToken != nullptr && skipToken[token] != 0) return;
     int numKeys = positions[token] + 1;
     int begin = split * splitSize;
     if (begin >= numKeys) return;  // attention_reduce reads only the splits that hold keys
@@ -127,10 +131,11 @@ __device__ __forceinline__ void pagedAttentionPartial(
     extern "C" __global__ void __launch_bounds__(ATTN_WARPS * 32) paged_attention_hd##HD(                       \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
             const int* blockTables, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads,             \
-            int splitSize, int maxSplits, float scale, float* partMax, float* partSum, float* partAcc) {        \
+            int splitSize, int maxSplits, float scale, float* partMax, float* partSum, float* partAcc,          \
+            const int* skipToken) {                                                                             \
         pagedAttentionPartial<HD>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,          \
                                   pageSize, numHeads, numKvHeads, splitSize, maxSplits, scale, partMax,         \
-                                  partSum, partAcc);                                                            \
+                                  partSum, partAcc, skipToken);                                                 \
     }
 
 PAGED_ATTENTION_ENTRY(32)
@@ -140,12 +145,13 @@ PAGED_ATTENTION_ENTRY(96)
 PAGED_ATTENTION_ENTRY(128)
 
 // Merges the per-split softmax states of paged_attention_hd*: out (numTokens, numHeads, headDim) bf16.
-// grid (numTokens, numHeads), block headDim threads.
+// Tokens with a nonzero skipToken entry (may be null) are left alone. grid (numTokens, numHeads), block headDim threads.
 extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, const float* __restrict__ partSum,
                                             const float* __restrict__ partAcc, const int* __restrict__ positions,
                                             int numHeads, int headDim, int splitSize, int maxSplits,
-                                            bf16* __restrict__ out) {
+                                            bf16* __restrict__ out, const int* __restrict__ skipToken) {
     long token = blockIdx.x;
+    if (skipToken != nullptr && skipToken[token] != 0) return;
     int head = blockIdx.y;
     int d = threadIdx.x;
     int numSplits = (positions[token] + splitSize) / splitSize;  // ceil((position + 1) / splitSize)

@@ -18,6 +18,11 @@ import java.util.List;
  * through {@link #forwardGreedy}, the argmax ids) come back.
  */
 public final class CudaBackend implements Backend {
+    /**
+     * The one switch of the tiled prefill attention kernel: false sends every token (prefill and decode)
+     * to the paged kernel + reduce, as before that kernel existed. Also off with -Dradixlm.prefillKernel=false.
+     */
+    static final boolean USE_PREFILL_KERNEL = !"false".equals(System.getProperty("radixlm.prefillKernel"));
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
     private static final long ACTIVATION_RESERVE_BYTES = 2L << 30;
 
@@ -33,6 +38,7 @@ public final class CudaBackend implements Backend {
     private final RopeKvWriteKernel rope;
     private final PagedAttentionKernel attention;
     private final AttentionReduceKernel attentionReduce;
+    private final PrefillAttentionKernel prefillAttention;
     private final SwigluKernel swiglu;
     private final BiasAddKernel biasAdd;
     private final GatherRowsKernel gatherRows;
@@ -44,6 +50,7 @@ public final class CudaBackend implements Backend {
     private StepBuffers buffers;
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
+    private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -94,6 +101,7 @@ public final class CudaBackend implements Backend {
         this.rope = new RopeKvWriteKernel(device);
         this.attention = new PagedAttentionKernel(device);
         this.attentionReduce = new AttentionReduceKernel(device);
+        this.prefillAttention = new PrefillAttentionKernel(device);
         this.swiglu = new SwigluKernel(device);
         this.biasAdd = new BiasAddKernel(device);
         this.gatherRows = new GatherRowsKernel(device);
@@ -168,6 +176,12 @@ public final class CudaBackend implements Backend {
      */
     public void setGraphsEnabled(boolean enabled) { this.graphsEnabled = enabled; }
 
+    /**
+     * Rows of sequences with several new tokens go to the tiled prefill attention kernel (on by default,
+     * unless {@link #USE_PREFILL_KERNEL} is false); off: every row goes to the paged (decode) kernel + reduce.
+     */
+    public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
+
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
@@ -177,16 +191,27 @@ public final class CudaBackend implements Backend {
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
             StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers);
-            graphs.replay(bucket, () -> CudaGraph.capture(device, () -> enqueueStep(bucket, bucket, bucket, null)));
+            graphs.replay(bucket, () -> CudaGraph.capture(device,
+                    () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket), null)));
         } else {
             ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
-            StepMetadata.of(batch, buffers.maxPagesPerSeq).upload(buffers);
-            enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, trace);
+            StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
+            metadata.upload(buffers);
+            var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
+            enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
         }
     }
 
+    /**
+     * Which attention kernels a step runs: prefill_attention over numPrefillTiles tiles (the rows of
+     * sequences with several new tokens), the paged kernel + reduce for the numDecodeTokens others.
+     */
+    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens) {
+        static AttentionSplit decodeOnly(int numTokens) { return new AttentionSplit(0, numTokens); }
+    }
+
     /** The kernels of one step over the metadata already in the step buffers. */
-    private void enqueueStep(int numTokens, int numSeqs, int numRows, ForwardTrace trace) {
+    private void enqueueStep(int numTokens, int numSeqs, int numRows, AttentionSplit split, ForwardTrace trace) {
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
@@ -195,7 +220,7 @@ public final class CudaBackend implements Backend {
             CudaWeights.Layer layer = weights.layers().get(l);
             // the previous layer's MLP output joins the residual stream inside this norm
             rmsNorm.launch(b.residual, l == 0 ? null : b.proj, layer.inputNorm(), b.normed, numTokens, hidden, eps);
-            attentionBlock(l, layer, numTokens, numSeqs);
+            attentionBlock(l, layer, numTokens, numSeqs, split);
             emit(trace, "layer." + l + ".attention", b.proj, numTokens, hidden);
             rmsNorm.launch(b.residual, b.proj, layer.postNorm(), b.normed, numTokens, hidden, eps);
             mlpBlock(layer, numTokens);
@@ -209,8 +234,8 @@ public final class CudaBackend implements Backend {
         argmax.launch(b.logits, b.sampled, numRows, config.vocabSize());
     }
 
-    /** normed → q/k/v → RoPE + KV write → paged attention → o_proj, into buffers.proj. */
-    private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs) {
+    /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into buffers.proj. */
+    private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split) {
         StepBuffers b = buffers;
         int qkvWidth = config.qDim() + 2 * config.kvDim();
         cublas.linear(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
@@ -219,9 +244,15 @@ public final class CudaBackend implements Backend {
                 new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize), eps);
         var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
                 pageSize, numPages + 1, b.maxPagesPerSeq);
-        attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                numTokens, numSeqs, layout, b.attention);
-        attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens);
+        if (split.numDecodeTokens() > 0) {
+            // with prefill tiles in the step, their tokens are skipped here (and written below)
+            DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
+            attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
+                    numTokens, numSeqs, layout, b.attention, skip);
+            attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens, skip);
+        }
+        prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
+                split.numPrefillTiles(), numTokens, numSeqs, layout, b.attnOut);
         cublas.linear(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
         if (layer.oBias() != null) biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
     }

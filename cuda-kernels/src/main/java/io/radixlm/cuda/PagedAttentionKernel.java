@@ -30,6 +30,16 @@ public final class PagedAttentionKernel {
     public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                        DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
                        Layout layout, AttentionWorkspace workspace) {
+        launch(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout, workspace, null);
+    }
+
+    /**
+     * As above, leaving out the tokens whose skipToken entry (numTokens ints; null: none) is nonzero:
+     * those rows belong to {@link PrefillAttentionKernel}.
+     */
+    public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                       DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                       Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken) {
         if (numTokens > workspace.maxTokens() || layout.numHeads() != workspace.numHeads()
                 || layout.headDim() != workspace.headDim()) {
             throw new IllegalArgumentException("attention workspace too small for " + numTokens + " tokens");
@@ -41,12 +51,14 @@ public final class PagedAttentionKernel {
         positions.requireElements(numTokens, 4, "positions");
         tokenSeq.requireElements(numTokens, 4, "tokenSeq");
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
+        if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.maxSplits()), Dim3.of(THREADS), 0,
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).i32(workspace.splitSize()).i32(workspace.maxSplits()).f32(scale)
-                        .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc()));
+                        .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
+                        .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
     }
 }

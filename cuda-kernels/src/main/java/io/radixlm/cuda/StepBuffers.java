@@ -23,6 +23,8 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory tokenSeq;    // (maxTokens) int: the sequence of each token
     final DeviceMemory blockTables; // (maxSeqs, maxPagesPerSeq) int
     final DeviceMemory logitRows;   // (maxRows) int
+    final DeviceMemory prefillTiles; // (maxTokens, PrefillAttentionKernel.TILE_INTS) int: at most one tile per token
+    final DeviceMemory prefillToken; // (maxTokens) int: 1 where prefill_attention serves the token
     final DeviceMemory residual;    // (maxTokens, hidden) f32: the residual stream
     final DeviceMemory normed;      // (maxTokens, hidden) bf16: RMSNorm output, GEMM input
     final DeviceMemory qkv;         // (maxTokens, qDim + 2 kvDim) f32
@@ -49,6 +51,8 @@ final class StepBuffers implements AutoCloseable {
         tokenSeq = device.allocate(4 * t);
         blockTables = device.allocate(4L * maxSeqs * maxPagesPerSeq);
         logitRows = device.allocate(4L * maxRows);
+        prefillTiles = device.allocate(4L * PrefillAttentionKernel.TILE_INTS * t);
+        prefillToken = device.allocate(4 * t);
         residual = device.allocate(4 * t * c.hiddenSize());
         normed = device.allocate(2 * t * c.hiddenSize());
         qkv = device.allocate(4 * t * (c.qDim() + 2L * c.kvDim()));
@@ -79,7 +83,7 @@ final class StepBuffers implements AutoCloseable {
     @Override
     public void close() {
         for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
-                residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled}) {
+                prefillTiles, prefillToken, residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled}) {
             m.close();
         }
         attention.close();

@@ -2,6 +2,8 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.ForwardBatch;
 
+import java.util.Arrays;
+
 /**
  * The host-side arrays one step copies into its {@link StepBuffers}: the batch's own, or a decode
  * batch padded to its graph bucket. Padding rows decode token 0 at position 0 of their own sequence,
@@ -10,11 +12,14 @@ import io.radixlm.backend.ForwardBatch;
  *
  * @param tokenSeq    (numTokens) the sequence of each token
  * @param blockTables (numSeqs, maxPagesPerSeq) flattened, rows padded with page 0 (never read past the context)
+ * @param prefillTiles (numTiles, PrefillAttentionKernel.TILE_INTS): the tiles of the sequences with several new tokens
+ * @param prefillToken (numTokens) 1 for a token of such a sequence (prefill_attention's), 0 for a decode token
  */
 record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] tokenSeq, int[] blockTables,
-                    int[] logitRows) {
+                    int[] logitRows, int[] prefillTiles, int[] prefillToken) {
 
-    static StepMetadata of(ForwardBatch batch, int maxPagesPerSeq) {
+    /** The batch as it is; with usePrefillKernel false every token goes to the paged (decode) kernel. */
+    static StepMetadata of(ForwardBatch batch, int maxPagesPerSeq, int group, boolean usePrefillKernel) {
         int numSeqs = batch.numSeqs();
         int[] tokenSeq = new int[batch.numTokens()];
         for (int s = 0; s < numSeqs; s++) {
@@ -25,8 +30,15 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
             int[] table = batch.blockTables()[s];
             System.arraycopy(table, 0, tables, s * maxPagesPerSeq, table.length);
         }
+        int[] prefillTiles = usePrefillKernel
+                ? PrefillAttentionKernel.tiles(batch.queryStarts(), batch.positions(), group, 2) : new int[0];
+        int[] prefillToken = new int[batch.numTokens()];
+        for (int i = 0; i < prefillTiles.length; i += PrefillAttentionKernel.TILE_INTS) {
+            int first = prefillTiles[i + 1];
+            Arrays.fill(prefillToken, first, first + prefillTiles[i + 2], 1);
+        }
         return new StepMetadata(batch.tokenIds(), batch.positions(), batch.slotMapping(), tokenSeq, tables,
-                batch.logitRows());
+                batch.logitRows(), prefillTiles, prefillToken);
     }
 
     /** A decode batch (one token per sequence, logit rows 0..n-1) padded to bucket sequences. */
@@ -52,7 +64,7 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
                 slots[s] = scratchPage * pageSize; // all padding rows write the same K/V (token 0, position 0)
             }
         }
-        return new StepMetadata(tokenIds, positions, slots, tokenSeq, tables, rows);
+        return new StepMetadata(tokenIds, positions, slots, tokenSeq, tables, rows, new int[0], new int[bucket]);
     }
 
     void upload(StepBuffers b) {
@@ -62,5 +74,18 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
         b.tokenSeq.copyFrom(tokenSeq);
         b.blockTables.copyFrom(blockTables);
         b.logitRows.copyFrom(logitRows);
+        if (prefillTiles.length > 0) {
+            b.prefillTiles.copyFrom(prefillTiles);
+            b.prefillToken.copyFrom(prefillToken);
+        }
+    }
+
+    int numPrefillTiles() { return prefillTiles.length / PrefillAttentionKernel.TILE_INTS; }
+
+    /** Tokens the paged (decode) kernel serves: those outside the prefill tiles. */
+    int numDecodeTokens() {
+        int n = 0;
+        for (int flag : prefillToken) n += 1 - flag;
+        return n;
     }
 }

@@ -1,0 +1,193 @@
+package io.radixlm.cuda;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.IntStream;
+
+import static io.radixlm.cuda.GpuTestSupport.downloadBf16;
+import static io.radixlm.cuda.GpuTestSupport.poisoned;
+import static io.radixlm.cuda.GpuTestSupport.randomBf16Values;
+import static io.radixlm.cuda.GpuTestSupport.randomFloats;
+import static io.radixlm.cuda.GpuTestSupport.upload;
+import static io.radixlm.cuda.GpuTestSupport.uploadBf16;
+
+/**
+ * Inputs of one attention call over a paged bf16 cache (pages scattered at random through the pool,
+ * spare pages no table names) and its reference output: a plain softmax(q·kᵀ/√d)·v in double. Runs the
+ * paged (decode) kernel + reduce, the tiled prefill kernel, or both on one batch as CudaBackend does.
+ */
+final class AttentionCase {
+    /** One sequence of the batch: its context length after the step and how many of those tokens are new. */
+    record Seq(int contextLength, int queryLength) { }
+
+    final int numHeads;
+    final int numKvHeads;
+    final int headDim;
+    final int pageSize;
+    final List<Seq> seqs;
+    final int numPages;
+    final int maxPagesPerSeq;
+    final int numTokens;
+    final int[] queryStarts;  // (numSeqs + 1)
+    final float[] q;          // (numTokens, numHeads, headDim)
+    final float[] kCache;     // (numPages * pageSize, numKvHeads, headDim), bf16 values
+    final float[] vCache;
+    final int[] positions;    // (numTokens)
+    final int[] tokenSeq;     // (numTokens)
+    final int[] blockTables;  // (numSeqs, maxPagesPerSeq)
+
+    AttentionCase(Random random, int numHeads, int numKvHeads, int headDim, int pageSize, List<Seq> seqs) {
+        this.numHeads = numHeads;
+        this.numKvHeads = numKvHeads;
+        this.headDim = headDim;
+        this.pageSize = pageSize;
+        this.seqs = seqs;
+        maxPagesPerSeq = seqs.stream().mapToInt(s -> pagesFor(s.contextLength())).max().orElseThrow();
+        int pagesNeeded = seqs.stream().mapToInt(s -> pagesFor(s.contextLength())).sum();
+        numPages = pagesNeeded + 5;  // spare pages the tables never name
+        numTokens = seqs.stream().mapToInt(Seq::queryLength).sum();
+        q = randomFloats(random, numTokens * numHeads * headDim, 1.5f);
+        kCache = randomBf16Values(random, numPages * pageSize * numKvHeads * headDim, 1.5f);
+        vCache = randomBf16Values(random, numPages * pageSize * numKvHeads * headDim, 1f);
+        queryStarts = new int[seqs.size() + 1];
+        positions = new int[numTokens];
+        tokenSeq = new int[numTokens];
+        blockTables = new int[seqs.size() * maxPagesPerSeq];
+        List<Integer> pool = new ArrayList<>();
+        for (int p = 0; p < numPages; p++) pool.add(p);
+        Collections.shuffle(pool, random);
+        int token = 0;
+        int nextPage = 0;
+        for (int s = 0; s < seqs.size(); s++) {
+            Seq seq = seqs.get(s);
+            for (int p = 0; p < pagesFor(seq.contextLength()); p++) blockTables[s * maxPagesPerSeq + p] = pool.get(nextPage++);
+            for (int i = 0; i < seq.queryLength(); i++) {
+                positions[token] = seq.contextLength() - seq.queryLength() + i;
+                tokenSeq[token++] = s;
+            }
+            queryStarts[s + 1] = token;
+        }
+    }
+
+    int pagesFor(int tokens) { return (tokens + pageSize - 1) / pageSize; }
+
+    /**
+     * (numTokens, numHeads, headDim): token t at position p attends keys [0, p] of its sequence. Tokens in
+     * parallel (each writes only its own rows), so that the 4097-token cases stay quick on the GPU machine.
+     */
+    double[] reference() {
+        double[] out = new double[numTokens * numHeads * headDim];
+        IntStream.range(0, numTokens).parallel().forEach(t -> referenceRows(t, out));
+        return out;
+    }
+
+    private void referenceRows(int t, double[] out) {
+        int group = numHeads / numKvHeads;
+        int numKeys = positions[t] + 1;
+        double[] scores = new double[numKeys];
+        for (int h = 0; h < numHeads; h++) {
+            int kvHead = h / group;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < numKeys; j++) {
+                int kOffset = slotOffset(t, j, kvHead);
+                double dot = 0;
+                for (int d = 0; d < headDim; d++) dot += (double) q[(t * numHeads + h) * headDim + d] * kCache[kOffset + d];
+                scores[j] = dot / Math.sqrt(headDim);
+                max = Math.max(max, scores[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < numKeys; j++) {
+                scores[j] = Math.exp(scores[j] - max);
+                sum += scores[j];
+            }
+            for (int j = 0; j < numKeys; j++) {
+                int vOffset = slotOffset(t, j, kvHead);
+                for (int d = 0; d < headDim; d++) out[(t * numHeads + h) * headDim + d] += scores[j] / sum * vCache[vOffset + d];
+            }
+        }
+    }
+
+    private int slotOffset(int token, int position, int kvHead) {
+        int page = blockTables[tokenSeq[token] * maxPagesPerSeq + position / pageSize];
+        return ((page * pageSize + position % pageSize) * numKvHeads + kvHead) * headDim;
+    }
+
+    PagedAttentionKernel.Layout layout() {
+        return new PagedAttentionKernel.Layout(numHeads, numKvHeads, headDim, pageSize, numPages, maxPagesPerSeq);
+    }
+
+    int maxContext() { return seqs.stream().mapToInt(Seq::contextLength).max().orElseThrow(); }
+
+    /** The paged kernel + reduce for every token; the output (numTokens, numHeads, headDim). */
+    float[] runPaged(CudaDevice device, int splitSize) {
+        try (Inputs in = new Inputs(device);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+             DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
+            poison(workspace);
+            new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
+                    numTokens, seqs.size(), layout(), workspace);
+            new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens);
+            return downloadBf16(out, numTokens * numHeads * headDim);
+        }
+    }
+
+    /**
+     * As CudaBackend runs a step: the tiled prefill kernel for the sequences with at least minPrefillLength
+     * new tokens, the paged kernel + reduce (skipping those rows) for the others.
+     */
+    float[] runPrefill(CudaDevice device, int splitSize, int minPrefillLength) {
+        int[] tiles = PrefillAttentionKernel.tiles(queryStarts, positions, numHeads / numKvHeads, minPrefillLength);
+        int numTiles = tiles.length / PrefillAttentionKernel.TILE_INTS;
+        int[] skip = new int[numTokens];
+        for (int i = 0; i < tiles.length; i += PrefillAttentionKernel.TILE_INTS) {
+            for (int t = tiles[i + 1]; t < tiles[i + 1] + tiles[i + 2]; t++) skip[t]++;
+        }
+        for (int flag : skip) if (flag > 1) throw new AssertionError("a token in two tiles");
+        try (Inputs in = new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
+             DeviceMemory skipGpu = upload(device, skip);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+             DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
+            poison(workspace);
+            if (numTiles < numTokens) {
+                new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
+                        numTokens, seqs.size(), layout(), workspace, skipGpu);
+                new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens, skipGpu);
+            }
+            new PrefillAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles,
+                    numTokens, seqs.size(), layout(), out);
+            return downloadBf16(out, numTokens * numHeads * headDim);
+        }
+    }
+
+    private static void poison(AttentionWorkspace workspace) {
+        workspace.partMax().fill((byte) 0xFF);
+        workspace.partSum().fill((byte) 0xFF);
+        workspace.partAcc().fill((byte) 0xFF);
+    }
+
+    /** The case's inputs on the device. */
+    final class Inputs implements AutoCloseable {
+        final DeviceMemory q;
+        final DeviceMemory k;
+        final DeviceMemory v;
+        final DeviceMemory positions;
+        final DeviceMemory tokenSeq;
+        final DeviceMemory tables;
+
+        Inputs(CudaDevice device) {
+            q = upload(device, AttentionCase.this.q);
+            k = uploadBf16(device, kCache);
+            v = uploadBf16(device, vCache);
+            positions = upload(device, AttentionCase.this.positions);
+            tokenSeq = upload(device, AttentionCase.this.tokenSeq);
+            tables = upload(device, blockTables);
+        }
+
+        @Override
+        public void close() {
+            for (DeviceMemory m : new DeviceMemory[] {q, k, v, positions, tokenSeq, tables}) m.close();
+        }
+    }
+}

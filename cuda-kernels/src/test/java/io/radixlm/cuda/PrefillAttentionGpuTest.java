@@ -1,0 +1,93 @@
+package io.radixlm.cuda;
+
+import io.radixlm.cuda.AttentionCase.Seq;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+
+import static io.radixlm.cuda.GpuTestSupport.BF16_TOLERANCE;
+import static io.radixlm.cuda.GpuTestSupport.device;
+import static io.radixlm.cuda.GpuTestSupport.relativeError;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The tiled prefill attention kernel (alone, and beside the paged decode kernel in mixed batches as
+ * CudaBackend runs them) against the plain softmax(q·kᵀ/√d)·v reference in double over the same bf16
+ * cache; outputs start poisoned (NaN), so a row no kernel wrote fails.
+ */
+@Tag("gpu")
+class PrefillAttentionGpuTest {
+    private final Random random = new Random();
+
+    private static void assertClose(float[] actual, double[] expected, String what) {
+        double error = relativeError(actual, expected);
+        System.err.printf("[gpu-test] prefill attention %s: rel. error %.2e%n", what, error);
+        assertTrue(error < BF16_TOLERANCE, what + ": attention error " + error);
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, page {3}")
+    @CsvSource({"8, 8, 64, 16", "16, 4, 128, 16", "16, 2, 128, 16", "8, 1, 64, 16", "28, 4, 128, 16", "6, 6, 48, 16",
+            "4, 2, 32, 16", "12, 3, 96, 16", "16, 4, 64, 8", "8, 2, 128, 32", "8, 8, 64, 1", "8, 4, 64, 24"})
+    void wholePromptsOfAwkwardLengthsMatchTheReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
+        CudaDevice device = device();
+        List<Seq> seqs = List.of(new Seq(1, 1), new Seq(15, 15), new Seq(16, 16), new Seq(17, 17), new Seq(300, 300));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, seqs);
+        // minPrefillLength 1: the single-token prompt goes through the tiled kernel too
+        assertClose(c.runPrefill(device, 256, 1), c.reference(), "prompts 1/15/16/17/300, " + numHeads + "/" + numKvHeads + "/" + headDim);
+    }
+
+    @ParameterizedTest(name = "prompt of 4097 tokens, heads {0}/{1}, head_dim {2}")
+    @CsvSource({"8, 1, 64", "4, 2, 128"})
+    void longCausalPromptMatchesTheReference(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, 16, List.of(new Seq(4097, 4097)));
+        assertClose(c.runPrefill(device, 256, 2), c.reference(), "4097 tokens, " + numHeads + "/" + numKvHeads + "/" + headDim);
+    }
+
+    @ParameterizedTest(name = "chunk after a cached prefix of {0}, heads {1}/{2}, head_dim {3}")
+    @CsvSource({"0, 16, 4, 128", "16, 16, 4, 128", "64, 16, 4, 128", "1000, 16, 4, 128", "64, 8, 8, 64", "1000, 8, 1, 64"})
+    void chunkedPrefillAfterACachedPrefixMatchesTheReference(int prefix, int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        // two chunks' worth: a whole-tile chunk and a ragged one, each after the prefix (and the first chunk)
+        List<Seq> seqs = List.of(new Seq(prefix + 128, 128), new Seq(prefix + 77, 77), new Seq(prefix + 2, 2));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, 16, seqs);
+        assertClose(c.runPrefill(device, 256, 2), c.reference(), "prefix " + prefix + ", " + numHeads + "/" + numKvHeads + "/" + headDim);
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, split {3}")
+    @CsvSource({"8, 8, 64, 256", "16, 4, 128, 256", "8, 1, 64, 16", "28, 4, 128, 512", "6, 6, 48, 256", "4, 2, 32, 16",
+            "12, 3, 96, 128"})
+    void mixedBatchOfPrefillAndDecodeMatchesTheReference(int numHeads, int numKvHeads, int headDim, int splitSize) {
+        CudaDevice device = device();
+        // decodes (paged kernel) between prompts and chunks (tiled kernel), in an order that interleaves them
+        List<Seq> seqs = List.of(new Seq(17, 1), new Seq(1, 1), new Seq(15, 15), new Seq(300, 1), new Seq(16, 16),
+                new Seq(17, 17), new Seq(300, 236), new Seq(4097, 1), new Seq(1064, 40), new Seq(16, 1), new Seq(2, 2));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, 16, seqs);
+        assertClose(c.runPrefill(device, splitSize, 2), c.reference(), "mixed batch, " + numHeads + "/" + numKvHeads + "/" + headDim);
+    }
+
+    @ParameterizedTest(name = "prefix {0}")
+    @CsvSource({"64", "37", "1000"})
+    void rowsAfterAPrefixHitEqualTheColdPromptBitForBit(int prefix) {
+        CudaDevice device = device();
+        // Key tiles start at position 0 whatever the query tile, so a row gets the same bits whether its
+        // prompt ran cold or only the suffix after a prefix hit (the engine's bitwise promise).
+        int length = prefix + 236;
+        AttentionCase cold = new AttentionCase(random, 16, 4, 128, 16, List.of(new Seq(length, length)));
+        float[] coldOut = cold.runPrefill(device, 256, 2);
+        AttentionCase hit = new AttentionCase(random, 16, 4, 128, 16, List.of(new Seq(length, 236)));
+        System.arraycopy(cold.kCache, 0, hit.kCache, 0, cold.kCache.length);
+        System.arraycopy(cold.vCache, 0, hit.vCache, 0, cold.vCache.length);
+        System.arraycopy(cold.blockTables, 0, hit.blockTables, 0, cold.blockTables.length);
+        int rowWidth = 16 * 128;
+        System.arraycopy(cold.q, prefix * rowWidth, hit.q, 0, 236 * rowWidth);
+        float[] hitOut = hit.runPrefill(device, 256, 2);
+        assertArrayEquals(Arrays.copyOfRange(coldOut, prefix * rowWidth, length * rowWidth), hitOut);
+        assertClose(hitOut, hit.reference(), "prefix hit of " + prefix);
+    }
+}

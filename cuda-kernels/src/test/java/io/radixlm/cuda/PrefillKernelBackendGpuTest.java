@@ -1,0 +1,96 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.CpuBackend;
+import io.radixlm.backend.ForwardBatch;
+import io.radixlm.model.ConfigLoader;
+import io.radixlm.model.ModelConfig;
+import io.radixlm.model.SafetensorsWeights;
+import io.radixlm.testing.Golden;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * CudaBackend's split of a step between the attention kernels, on the golden models: after three prompts
+ * are prefilled, one step mixes a 40-token chunk after a 64-token cached prefix (tiled prefill kernel)
+ * with two decodes (paged kernel). Every logit row must match the CPU reference backend fed the same
+ * batches, with the prefill kernel on and off.
+ */
+@Tag("gpu")
+class PrefillKernelBackendGpuTest {
+    private static final int PAGE_SIZE = 16;
+    private static final double BF16_LOGITS_TOLERANCE = 1e-2;
+    /** Prompt lengths, then the new tokens of the mixed step: a chunk for sequence 0, one token each for 1 and 2. */
+    private static final int[] PROMPT = {64, 30, 50};
+    private static final int[] STEP = {40, 1, 1};
+    private static final int[] FIRST_PAGE = {0, 20, 40};
+
+    static Stream<String> models() { return Golden.MODEL_NAMES.stream(); }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void mixedChunkAndDecodeStepMatchesTheCpuBackend(String model) {
+        GpuTestSupport.device();
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(300).ids();
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CpuBackend cpu = new CpuBackend(config, weights)) {
+            cpu.allocateKvCache(64, PAGE_SIZE);
+            cpu.forward(batch(ids, new int[3], PROMPT));
+            float[] expected = cpu.forward(batch(ids, PROMPT, STEP));
+            float[] withKernel = runOnGpu(config, weights, ids, true);
+            float[] withoutKernel = runOnGpu(config, weights, ids, false);
+            double errorOn = Golden.relativeError(withKernel, expected);
+            double errorOff = Golden.relativeError(withoutKernel, expected);
+            System.err.printf("[gpu-test] %s mixed chunk + decode step vs CPU: prefill kernel on %.2e, off %.2e, on vs off %.2e%n",
+                    model, errorOn, errorOff, Golden.relativeError(withKernel, withoutKernel));
+            assertTrue(errorOn <= BF16_LOGITS_TOLERANCE, "with the prefill kernel: relative error " + errorOn);
+            assertTrue(errorOff <= BF16_LOGITS_TOLERANCE, "without the prefill kernel: relative error " + errorOff);
+        }
+    }
+
+    private static float[] runOnGpu(ModelConfig config, SafetensorsWeights weights, int[] ids, boolean prefillKernel) {
+        try (CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
+            gpu.setPrefillKernelEnabled(prefillKernel);
+            gpu.allocateKvCache(64, PAGE_SIZE);
+            gpu.forward(batch(ids, new int[3], PROMPT));
+            return gpu.forward(batch(ids, PROMPT, STEP));
+        }
+    }
+
+    /**
+     * Sequence s (tokens ids shifted by 7·s, so that the three differ) brings tokens [from[s], from[s] + count[s]);
+     * its pages start at FIRST_PAGE[s]; every new token's logits come back.
+     */
+    private static ForwardBatch batch(int[] ids, int[] from, int[] count) {
+        int numTokens = Arrays.stream(count).sum();
+        int[] tokens = new int[numTokens];
+        int[] positions = new int[numTokens];
+        int[] slots = new int[numTokens];
+        int[] starts = new int[4];
+        int[] lengths = new int[3];
+        int[][] tables = new int[3][];
+        int t = 0;
+        for (int s = 0; s < 3; s++) {
+            lengths[s] = from[s] + count[s];
+            tables[s] = new int[(lengths[s] + PAGE_SIZE - 1) / PAGE_SIZE];
+            for (int p = 0; p < tables[s].length; p++) tables[s][p] = FIRST_PAGE[s] + p;
+            for (int i = 0; i < count[s]; i++, t++) {
+                positions[t] = from[s] + i;
+                tokens[t] = ids[(positions[t] + 7 * s) % ids.length];
+                slots[t] = tables[s][positions[t] / PAGE_SIZE] * PAGE_SIZE + positions[t] % PAGE_SIZE;
+            }
+            starts[s + 1] = t;
+        }
+        int[] rows = new int[numTokens];
+        for (int i = 0; i < numTokens; i++) rows[i] = i;
+        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, rows);
+    }
+}

@@ -1,0 +1,59 @@
+package io.radixlm.cuda;
+
+import io.radixlm.backend.ForwardBatch;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The host side of the prefill kernel (no GPU needed): tiling and the split of a step between the two attention kernels. */
+class PrefillTilesTest {
+
+    @Test
+    void tilesCoverEveryPrefillTokenOnceAndNoDecodeToken() {
+        int[] queryStarts = {0, 1, 101, 102, 302};  // a decode, a 100-token chunk, a decode, a 200-token prompt
+        int[] positions = new int[302];
+        for (int t = 0; t < 302; t++) positions[t] = t;
+        for (int group : new int[] {1, 3, 4, 7, 8}) {
+            int[] tiles = PrefillAttentionKernel.tiles(queryStarts, positions, group, 2);
+            int[] covered = new int[302];
+            List<Integer> lastPositions = new ArrayList<>();
+            for (int i = 0; i < tiles.length; i += PrefillAttentionKernel.TILE_INTS) {
+                int seq = tiles[i];
+                int first = tiles[i + 1];
+                int count = tiles[i + 2];
+                assertTrue(count >= 1 && count * group <= PrefillAttentionKernel.ROWS_PER_TILE, "tile rows " + count);
+                assertTrue(first >= queryStarts[seq] && first + count <= queryStarts[seq + 1], "tile inside its sequence");
+                for (int t = first; t < first + count; t++) covered[t]++;
+                lastPositions.add(positions[first + count - 1]);
+            }
+            for (int t = 0; t < 302; t++) {
+                boolean prefill = (t >= 1 && t < 101) || (t >= 102 && t < 302);
+                assertEquals(prefill ? 1 : 0, covered[t], "token " + t + ", group " + group);
+            }
+            for (int i = 1; i < lastPositions.size(); i++) {
+                assertTrue(lastPositions.get(i - 1) >= lastPositions.get(i), "longest tiles first");
+            }
+        }
+    }
+
+    @Test
+    void aMixedStepSendsMultiTokenSequencesToThePrefillKernelAndTheRestToDecode() {
+        // seq 0 decodes at position 20, seq 1 prefills 3 tokens after a 16-token prefix, seq 2 decodes
+        ForwardBatch batch = new ForwardBatch(new int[] {5, 6, 7, 8, 9}, new int[] {20, 16, 17, 18, 3},
+                new int[] {40, 80, 81, 82, 99}, new int[] {0, 1, 4, 5}, new int[] {21, 19, 4},
+                new int[][] {{2, 3}, {4, 5}, {6}}, new int[] {0, 3, 4});
+        StepMetadata on = StepMetadata.of(batch, 2, 4, true);
+        assertArrayEquals(new int[] {0, 1, 1, 1, 0}, on.prefillToken());
+        assertArrayEquals(new int[] {1, 1, 3, 0}, on.prefillTiles());
+        assertEquals(1, on.numPrefillTiles());
+        assertEquals(2, on.numDecodeTokens());
+        StepMetadata off = StepMetadata.of(batch, 2, 4, false);
+        assertEquals(0, off.numPrefillTiles());
+        assertEquals(5, off.numDecodeTokens());
+    }
+}
