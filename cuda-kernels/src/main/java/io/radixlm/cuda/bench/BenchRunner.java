@@ -167,8 +167,17 @@ public final class BenchRunner {
                 log.accept(String.format("%-16s %-48s %s", m.item(), m.label(), m.summary()));
             }
         } catch (Throwable t) { // one broken case (CUDA error, out of memory) must not cost the others
-            recordError(item, label, t.toString());
+            recordError(item, label, t + where(t));
         }
+    }
+
+    /** The top frames of t (and of its cause), so that a failure on a machine we cannot reach can be located. */
+    private static String where(Throwable t) {
+        StringBuilder at = new StringBuilder();
+        StackTraceElement[] frames = t.getStackTrace();
+        for (int i = 0; i < Math.min(6, frames.length); i++) at.append(" at ").append(frames[i]);
+        if (t.getCause() != null) at.append(" caused by ").append(t.getCause());
+        return at.toString();
     }
 
     private void recordError(String item, String label, String message) {
