@@ -11,7 +11,7 @@ import java.nio.charset.StandardCharsets;
 @Command(name = "radixlm", mixinStandardHelpOptions = true, version = "radixlm " + Main.VERSION,
         description = "A Java LLM inference engine with a radix prefix cache.",
         subcommands = {GenerateCommand.class, ChatCommand.class, LogitsCommand.class, TokenizeCommand.class,
-                InfoCommand.class, ConvertCommand.class, VerifyCommand.class})
+                InfoCommand.class, ConvertCommand.class, VerifyCommand.class, BenchCommand.class})
 public final class Main {
     static final String VERSION = "0.1.0";
 

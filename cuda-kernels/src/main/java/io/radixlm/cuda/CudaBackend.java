@@ -67,6 +67,19 @@ public final class CudaBackend implements Backend {
      * @param gpuMemoryFraction share of the GPU's total memory radixlm may use (weights + KV + activations)
      */
     public CudaBackend(ModelConfig config, WeightSource weightSource, double gpuMemoryFraction) {
+        this(config, gpuMemoryFraction, device -> CudaWeights.upload(device, config, weightSource));
+    }
+
+    /**
+     * A backend of config's shapes with random bf16 weights generated on the GPU (no weight file, no
+     * host memory): what `radixlm bench` measures real model shapes with.
+     */
+    public static CudaBackend withRandomWeights(ModelConfig config, long seed, double gpuMemoryFraction) {
+        return new CudaBackend(config, gpuMemoryFraction, device -> CudaWeights.random(device, config, seed));
+    }
+
+    private CudaBackend(ModelConfig config, double gpuMemoryFraction,
+                        java.util.function.Function<CudaDevice, CudaWeights> weightsOnDevice) {
         if (!(gpuMemoryFraction > 0 && gpuMemoryFraction <= 1)) {
             throw new IllegalArgumentException("gpu memory fraction must be in (0, 1], got " + gpuMemoryFraction);
         }
@@ -84,7 +97,7 @@ public final class CudaBackend implements Backend {
             device.close(); // e.g. no cuBLAS: "auto" then falls back to the CPU without a stray context
             throw e;
         }
-        this.weights = CudaWeights.upload(device, config, weightSource); // validates every tensor before allocating
+        this.weights = weightsOnDevice.apply(device); // an upload validates every tensor before allocating
         double[] inv = config.rope().inverseFrequencies(config.headDim());
         float[] invAsFloat = new float[inv.length];
         for (int i = 0; i < inv.length; i++) invAsFloat[i] = (float) inv[i]; // HF keeps inv_freq in float32
@@ -126,6 +139,20 @@ public final class CudaBackend implements Backend {
             kCache.add(device.allocate(bytes));
             vCache.add(device.allocate(bytes));
         }
+    }
+
+    /**
+     * Fills every KV page with random bf16 values (uniform ±1): benchmarks decode over contexts they never
+     * prefilled, and timing over uninitialised memory (often zeros) could flatter the kernels.
+     */
+    public void fillKvCacheRandom(long seed) {
+        RandomFillKernel fill = new RandomFillKernel(device);
+        long elements = (long) (numPages + 1) * pageSize * config.kvDim();
+        for (int l = 0; l < kCache.size(); l++) {
+            fill.bf16(kCache.get(l), elements, seed + 2L * l, 0f, 1f);
+            fill.bf16(vCache.get(l), elements, seed + 2L * l + 1, 0f, 1f);
+        }
+        device.synchronize();
     }
 
     @Override

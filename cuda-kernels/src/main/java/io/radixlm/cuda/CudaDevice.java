@@ -26,6 +26,7 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
@@ -135,6 +136,14 @@ public final class CudaDevice implements AutoCloseable {
 
     /** The stream's raw handle, for cuBLAS through java.lang.foreign. */
     long streamAddress() { return stream.address(); }
+
+    /** Enqueues a copy of the first bytes of src into dst on this device's stream (device to device). */
+    public void copy(DeviceMemory dst, DeviceMemory src, long bytes) {
+        if (bytes > dst.bytes() || bytes > src.bytes()) {
+            throw new IllegalArgumentException("copy of " + bytes + " bytes between buffers of " + src.bytes() + " and " + dst.bytes());
+        }
+        check(cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream), "cuMemcpyDtoDAsync");
+    }
 
     public void synchronize() { check(cuStreamSynchronize(stream), "cuStreamSynchronize"); }
 

@@ -53,6 +53,45 @@ record CudaWeights(DeviceMemory embedding, List<Layer> layers, DeviceMemory fina
         return new CudaWeights(embedding, List.copyOf(layers), finalNorm, lmHead);
     }
 
+    /**
+     * Weights of config's shapes filled on the GPU (uniform ±0.02 matrices, norms 1 ± 0.05, biases ±0.02):
+     * benchmarks of real shapes (an 8B model is 16 GB) need neither weight files nor host memory.
+     */
+    static CudaWeights random(CudaDevice device, ModelConfig config, long seed) {
+        RandomFillKernel fill = new RandomFillKernel(device);
+        long[] nextSeed = {seed};
+        int hidden = config.hiddenSize();
+        int qkvRows = config.qDim() + 2 * config.kvDim();
+        java.util.function.LongFunction<DeviceMemory> matrix = count -> randomBf16(device, fill, count, nextSeed[0]++, 0f, 0.02f);
+        java.util.function.LongFunction<DeviceMemory> norm = count -> randomBf16(device, fill, count, nextSeed[0]++, 1f, 0.05f);
+        DeviceMemory embedding = matrix.apply((long) config.vocabSize() * hidden);
+        List<Layer> layers = new ArrayList<>();
+        for (int l = 0; l < config.numLayers(); l++) {
+            DeviceMemory qkvBias = null;
+            if (config.attentionBias()) {
+                qkvBias = device.allocate(4L * qkvRows);
+                fill.f32(qkvBias, qkvRows, nextSeed[0]++, 0f, 0.02f);
+            }
+            layers.add(new Layer(norm.apply(hidden), matrix.apply((long) qkvRows * hidden), qkvBias,
+                    config.qkNorm() ? norm.apply(config.headDim()) : null,
+                    config.qkNorm() ? norm.apply(config.headDim()) : null,
+                    matrix.apply((long) hidden * config.qDim()), null, norm.apply(hidden),
+                    matrix.apply(2L * config.intermediateSize() * hidden),
+                    matrix.apply((long) hidden * config.intermediateSize())));
+        }
+        DeviceMemory finalNorm = norm.apply(hidden);
+        DeviceMemory lmHead = config.tieWordEmbeddings() ? embedding : matrix.apply((long) config.vocabSize() * hidden);
+        device.synchronize();
+        return new CudaWeights(embedding, List.copyOf(layers), finalNorm, lmHead);
+    }
+
+    private static DeviceMemory randomBf16(CudaDevice device, RandomFillKernel fill, long count, long seed,
+                                           float center, float scale) {
+        DeviceMemory memory = device.allocate(2L * count);
+        fill.bf16(memory, count, seed, center, scale);
+        return memory;
+    }
+
     private static Layer uploadLayer(CudaDevice device, ModelConfig c, WeightSource s, int l) {
         DeviceMemory qkvBias = null;
         if (c.attentionBias()) {

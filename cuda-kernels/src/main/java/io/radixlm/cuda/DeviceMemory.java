@@ -69,6 +69,12 @@ public final class DeviceMemory implements AutoCloseable {
         return out;
     }
 
+    /** The JCuda pointer, for driver calls such as device-to-device copies. */
+    CUdeviceptr pointer() {
+        if (freed) throw new IllegalStateException("device memory already freed");
+        return ptr;
+    }
+
     /** Sets every byte; tests poison outputs with 0xFF (a float NaN, a bf16 NaN) so unwritten elements show. */
     public void fill(byte value) {
         CudaDevice.check(cuMemsetD8(ptr, value, bytes), "cuMemsetD8");

@@ -22,6 +22,12 @@ public final class KernelArgs {
         return this;
     }
 
+    /** A 64-bit integer (long long / unsigned long long in the kernel). */
+    public KernelArgs i64(long value) {
+        values.add(Pointer.to(new long[] {value}));
+        return this;
+    }
+
     public KernelArgs f32(float value) {
         values.add(Pointer.to(new float[] {value}));
         return this;

@@ -1,0 +1,92 @@
+package io.radixlm.cuda.bench;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.radixlm.backend.ForwardBatch;
+import io.radixlm.cuda.CudaBackend;
+import io.radixlm.model.ModelConfig;
+
+import java.util.SplittableRandom;
+
+/**
+ * Decode steps through {@link CudaBackend#forwardGreedy} (CUDA graphs on, as the engine runs them):
+ * batchSize sequences, each attending over context tokens of random KV, one new token per step.
+ * Every sequence stays at the same position step after step, so each step does the same work: read
+ * all weights and batchSize · context tokens of KV. A step is timed on the host from enqueue to the
+ * sampled ids being back, as the engine sees it.
+ */
+final class DecodeBench {
+    static final int PAGE_SIZE = 16;
+    private static final int WARMUP_STEPS = 5;
+
+    private DecodeBench() { }
+
+    /** A backend with random weights and random KV pages enough for maxBatch sequences of maxContext tokens. */
+    static CudaBackend backend(ModelConfig config, int maxBatch, int maxContext) {
+        CudaBackend gpu = CudaBackend.withRandomWeights(config, 1234, 0.95);
+        try {
+            gpu.allocateKvCache(maxBatch * pagesFor(maxContext), PAGE_SIZE);
+            gpu.fillKvCacheRandom(99);
+            return gpu;
+        } catch (RuntimeException e) {
+            gpu.close();
+            throw e;
+        }
+    }
+
+    /** Times steps decode steps of batchSize sequences at context tokens each. */
+    static Measurement run(String item, String shape, CudaBackend gpu, int batchSize, int context, int steps,
+                           Ceilings ceilings) {
+        ModelConfig c = gpu.config();
+        int pagesPerSeq = pagesFor(context);
+        int[][] tables = new int[batchSize][pagesPerSeq];
+        for (int s = 0; s < batchSize; s++) {
+            for (int p = 0; p < pagesPerSeq; p++) tables[s][p] = s * pagesPerSeq + p;
+        }
+        SplittableRandom random = new SplittableRandom(batchSize * 31L + context);
+        int[] tokens = new int[batchSize];
+        for (int s = 0; s < batchSize; s++) tokens[s] = random.nextInt(c.vocabSize());
+        int[][] next = {tokens};
+        double millis = Timing.medianHostMillis(WARMUP_STEPS, steps,
+                () -> next[0] = gpu.forwardGreedy(batch(tables, next[0], context)));
+        for (int id : next[0]) {
+            if (id < 0 || id >= c.vocabSize()) throw new IllegalStateException("decode produced token id " + id);
+        }
+        long bytes = StepCost.decodeBytesPerStep(c, batchSize, context);
+        double bytesPerSecond = bytes / (millis / 1e3);
+        double tokensPerSecond = batchSize / (millis / 1e3);
+        double roofline = bytesPerSecond / ceilings.copyBytesPerSecond();
+        ObjectNode json = JsonNodeFactory.instance.objectNode()
+                .put("shape", shape).put("batch", batchSize).put("context", context).put("steps", steps)
+                .put("ms_per_step", millis).put("tokens_per_s", tokensPerSecond)
+                .put("bytes_per_step", bytes).put("weight_bytes_per_step", StepCost.weightBytesPerStep(c, batchSize))
+                .put("kv_bytes_per_step", StepCost.kvBytesPerStep(c, batchSize, context))
+                .put("bandwidth_bytes_per_s", bytesPerSecond).put("roofline_fraction", roofline)
+                .put("graphs", batchSize <= 64);
+        String summary = String.format("%,.0f tok/s, %.3f ms/step, %.2f GB/step, %.1f%% of bandwidth roofline",
+                tokensPerSecond, millis, bytes / 1e9, 100 * roofline);
+        String label = shape + (item.equals("decode_b1") ? ", context " + context : ", batch " + batchSize + ", context " + context);
+        return new Measurement(item, label, summary, json);
+    }
+
+    static int pagesFor(int context) { return (context + PAGE_SIZE - 1) / PAGE_SIZE; }
+
+    /** Every sequence's new token sits at position context - 1 and attends over [0, context). */
+    private static ForwardBatch batch(int[][] tables, int[] tokens, int context) {
+        int numSeqs = tables.length;
+        int position = context - 1;
+        int[] positions = new int[numSeqs];
+        int[] slots = new int[numSeqs];
+        int[] starts = new int[numSeqs + 1];
+        int[] lengths = new int[numSeqs];
+        int[] rows = new int[numSeqs];
+        for (int s = 0; s < numSeqs; s++) {
+            positions[s] = position;
+            slots[s] = tables[s][position / PAGE_SIZE] * PAGE_SIZE + position % PAGE_SIZE;
+            starts[s + 1] = s + 1;
+            lengths[s] = context;
+            rows[s] = s;
+        }
+        return new ForwardBatch(tokens.clone(), positions, slots, starts, lengths, tables, rows);
+    }
+}
