@@ -25,8 +25,7 @@ final class ModelRunner {
      */
     int[] runAndSample(ScheduledBatch batch) {
         List<Sequence> seqs = batch.sequences();
-        int numSampling = 0;
-        for (int i = 0; i < seqs.size(); i++) if (batch.samples(i)) numSampling++;
+        int numSampling = batch.numSampling();
         SamplingParams[] rowParams = new SamplingParams[numSampling]; // (numSampling)
         int[] rowSteps = new int[numSampling];                        // (numSampling)
         int row = 0;
@@ -50,9 +49,7 @@ final class ModelRunner {
         int[] queryStarts = new int[numSeqs + 1]; // (numSeqs + 1)
         int[] contextLengths = new int[numSeqs];  // (numSeqs)
         int[][] blockTables = new int[numSeqs][]; // (numSeqs, pages)
-        int numSampling = 0;
-        for (int i = 0; i < numSeqs; i++) if (batch.samples(i)) numSampling++;
-        int[] logitRows = new int[numSampling];
+        int[] logitRows = new int[batch.numSampling()];
         int row = 0;
         int sampling = 0;
         for (int i = 0; i < numSeqs; i++) {

@@ -14,6 +14,13 @@ record ScheduledBatch(List<Sequence> sequences, int[] numNewTokens) {
 
     boolean isEmpty() { return sequences.isEmpty(); }
 
+    /** How many sequences sample a token after this step: the rows of logits the step produces. */
+    int numSampling() {
+        int n = 0;
+        for (int i = 0; i < sequences.size(); i++) if (samples(i)) n++;
+        return n;
+    }
+
     /** Whether sequence i samples a token after this step (its chunk ends at its newest token). */
     boolean samples(int i) {
         Sequence s = sequences.get(i);
