@@ -82,6 +82,7 @@ public final class Cublas implements AutoCloseable {
                 zero, y, CUDA_R_32F, outFeatures, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 
+    @SuppressWarnings("restricted") // native access is the point; scripts start Java with --enable-native-access
     private static SymbolLookup openLibrary(Arena arena) {
         StringBuilder tried = new StringBuilder();
         for (String library : LIBRARIES) {
@@ -94,6 +95,7 @@ public final class Cublas implements AutoCloseable {
         throw new CudaUnavailableException("cuBLAS not found (tried" + tried + "); install CUDA 13's cuBLAS");
     }
 
+    @SuppressWarnings("restricted")
     private static MethodHandle bind(Linker linker, SymbolLookup lookup, String symbol, FunctionDescriptor descriptor) {
         MemorySegment address = lookup.find(symbol)
                 .orElseThrow(() -> new CudaUnavailableException("cuBLAS lacks " + symbol));
