@@ -50,7 +50,8 @@ public final class Llama2cConverter {
                 throw new ModelFormatException("llama2.c checkpoint " + checkpoint + " is " + file.byteSize()
                         + " bytes but its header " + header + " implies " + header.fileBytes());
             }
-            progress.accept("converting weights: " + header);
+            progress.accept("converting weights: " + header.numLayers() + " layers, dim " + header.dim() + ", hidden " + header.hiddenDim()
+                    + ", " + header.numHeads() + " heads (" + header.numKvHeads() + " kv), vocab " + header.vocabSize() + ", context " + header.seqLen());
             List<Tensor> tensors = hfTensors(header, new FloatCursor(file, Llama2cHeader.BYTES));
             progress.accept("writing model.safetensors");
             SafetensorsWriter.write(outDir.resolve("model.safetensors"), tensors, Map.of("format", "pt"));
