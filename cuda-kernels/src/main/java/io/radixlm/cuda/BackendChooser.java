@@ -10,7 +10,7 @@ import java.util.function.Consumer;
 /**
  * The --backend choice with the CUDA backend in reach (engine-core's {@link Backends} cannot see this
  * module): "cuda" is CUDA or a clear user error; "auto" is CUDA when a usable GPU is there, else the
- * CPU reference, and says which and why; "cpu" is engine-core's choice.
+ * CPU reference, and says which and why; "cpu" is the CPU reference; anything else is a user error.
  */
 public final class BackendChooser {
     public static final double DEFAULT_GPU_MEMORY_FRACTION = 0.9;
@@ -28,12 +28,13 @@ public final class BackendChooser {
                     return openCuda(model, gpuMemoryFraction, log);
                 } catch (CudaUnavailableException e) {
                     log.accept("no usable GPU (" + e.getMessage() + "); using the CPU backend");
-                    return Backends.create("cpu", model, log);
+                    return Backends.cpu(model, log);
                 }
             }
-            default -> {
-                return Backends.create(kind, model, log);
+            case "cpu" -> {
+                return Backends.cpu(model, log);
             }
+            default -> throw new BackendUnavailableException("unknown backend '" + kind + "' (auto, cpu, cuda)");
         }
     }
 

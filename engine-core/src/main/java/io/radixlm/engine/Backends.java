@@ -5,25 +5,17 @@ import io.radixlm.backend.CpuBackend;
 
 import java.util.function.Consumer;
 
-/** Chooses and builds a backend: "cpu", "cuda", or "auto" (CUDA when a usable GPU is present, else CPU). */
+/**
+ * The CPU reference backend, and the error every backend choice reports. Choosing between CPU and CUDA
+ * ("auto", "cuda") happens in cuda-kernels' BackendChooser, the one place that can see both.
+ */
 public final class Backends {
     private Backends() { }
 
-    /** Throws BackendUnavailableException (a user error) when the asked-for backend cannot run here. */
-    public static Backend create(String kind, LoadedModel model, Consumer<String> log) {
-        switch (kind) {
-            case "cpu" -> {
-                log.accept("backend: cpu (float32 reference)");
-                return new CpuBackend(model.config(), model.weights());
-            }
-            case "cuda" -> throw new BackendUnavailableException(
-                    "the CUDA backend is not built yet in this version; use --backend cpu");
-            case "auto" -> {
-                log.accept("backend: cpu (no CUDA backend in this build)");
-                return new CpuBackend(model.config(), model.weights());
-            }
-            default -> throw new BackendUnavailableException("unknown backend '" + kind + "' (auto, cpu, cuda)");
-        }
+    /** The float32 CPU reference backend over the model's weights. */
+    public static Backend cpu(LoadedModel model, Consumer<String> log) {
+        log.accept("backend: cpu (float32 reference)");
+        return new CpuBackend(model.config(), model.weights());
     }
 
     /** The backend cannot run on this machine (no GPU, no driver, built without kernels, ...). */
