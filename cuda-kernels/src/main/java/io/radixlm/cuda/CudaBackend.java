@@ -9,6 +9,7 @@ import io.radixlm.sampling.SamplingParams;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The forward pass on an NVIDIA GPU: bf16 weights and KV pages, float32 accumulation. The same steps
@@ -60,6 +61,7 @@ public final class CudaBackend implements Backend {
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
+    private OpTimeline timeline; // non-null only while profile() captures a step
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -229,22 +231,73 @@ public final class CudaBackend implements Backend {
 
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
+        int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
+        Runnable step = prepare(batch, bucket, trace);
+        if (bucket > 0) {
+            graphs.replay(bucket, () -> CudaGraph.capture(device, step));
+        } else {
+            step.run();
+        }
+    }
+
+    /**
+     * Sizes the step buffers and uploads the step's metadata (a decode batch padded to its graph bucket
+     * when bucket > 0); returns what enqueues the step's kernels over that metadata.
+     */
+    private Runnable prepare(ForwardBatch batch, int bucket, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
         int pagesPerSeq = 1;
         for (int[] table : batch.blockTables()) pagesPerSeq = Math.max(pagesPerSeq, table.length);
-        int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
             StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers);
-            graphs.replay(bucket, () -> CudaGraph.capture(device,
-                    () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket), null)));
-        } else {
-            ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
-            StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
-            metadata.upload(buffers);
-            var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
-            enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
+            return () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket), null);
         }
+        ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
+        StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
+        metadata.upload(buffers);
+        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
+        return () -> enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
+    }
+
+    /**
+     * GPU milliseconds per op (summed over layers) of one step over batch, the median of replays: the
+     * step runs once as the engine would run it (buffers, cuBLAS heuristics, its decode graph), then is
+     * captured with a CUDA event after every op and replayed (a decode batch padded to its bucket, as
+     * in a real step). The map's order is the step's; "step" holds the whole step.
+     */
+    public Map<String, OpTimeline.OpTime> profile(ForwardBatch batch, int replays) {
+        if (replays < 1) throw new IllegalArgumentException("replays must be positive");
+        run(batch, null);
+        int bucket = graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0;
+        Runnable step = prepare(batch, bucket, null);
+        device.synchronize();
+        List<Map<String, OpTimeline.OpTime>> runs = new ArrayList<>();
+        try (OpTimeline recorded = new OpTimeline(device)) {
+            CudaGraph graph;
+            timeline = recorded;
+            try {
+                graph = CudaGraph.capture(device, () -> {
+                    recorded.start();
+                    step.run();
+                });
+            } finally {
+                timeline = null;
+            }
+            try (graph) {
+                graph.replay(); // warm-up
+                for (int i = 0; i < replays; i++) {
+                    graph.replay();
+                    runs.add(recorded.times());
+                }
+            }
+        }
+        return OpTimeline.median(runs);
+    }
+
+    /** Ends the current op on the timeline being recorded, if any (only {@link #profile} records one). */
+    private void mark(String op) {
+        if (timeline != null) timeline.mark(op);
     }
 
     /**
@@ -260,23 +313,30 @@ public final class CudaBackend implements Backend {
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
+        mark("embedding");
         emit(trace, "embedding", b.residual, numTokens, hidden);
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
             // the previous layer's MLP output joins the residual stream inside this norm
             rmsNorm.launch(b.residual, l == 0 ? null : b.proj, layer.inputNorm(), b.normed, numTokens, hidden, eps);
+            mark("attn_norm");
             attentionBlock(l, layer, numTokens, numSeqs, split);
             emit(trace, "layer." + l + ".attention", b.proj, numTokens, hidden);
             rmsNorm.launch(b.residual, b.proj, layer.postNorm(), b.normed, numTokens, hidden, eps);
+            mark("mlp_norm");
             mlpBlock(layer, numTokens);
             emit(trace, "layer." + l + ".mlp", b.proj, numTokens, hidden);
         }
         rmsNorm.launch(b.residual, b.proj, weights.finalNorm(), b.normed, numTokens, hidden, eps);
+        mark("final_norm");
         gatherRows.launch(b.normed, b.logitRows, b.rowsNormed, numTokens, numRows, hidden);
+        mark("gather_rows");
         emitBf16(trace, "final_norm", b.rowsNormed, numRows, hidden);
         cublas.linear(b.rowsNormed, weights.lmHead(), b.logits, numRows, hidden, config.vocabSize());
+        mark("lm_head");
         emit(trace, "logits", b.logits, numRows, config.vocabSize());
         argmax.launch(b.logits, b.sampled, numRows, config.vocabSize());
+        mark("argmax");
     }
 
     /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into buffers.proj. */
@@ -284,9 +344,11 @@ public final class CudaBackend implements Backend {
         StepBuffers b = buffers;
         int qkvWidth = config.qDim() + 2 * config.kvDim();
         cublas.linear(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
+        mark("qkv_proj");
         rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
                 b.q, kCache.get(l), vCache.get(l), numTokens,
                 new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize), eps);
+        mark("rope_kv_write");
         var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
                 pageSize, numPages + 1, b.maxPagesPerSeq);
         if (split.numDecodeTokens() > 0) {
@@ -294,12 +356,19 @@ public final class CudaBackend implements Backend {
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
             attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
                     numTokens, numSeqs, layout, b.attention, skip);
+            mark("decode_attention");
             attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens, skip);
+            mark("attention_reduce");
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, b.attnOut);
+        if (split.numPrefillTiles() > 0) mark("prefill_attention");
         cublas.linear(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
-        if (layer.oBias() != null) biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
+        mark("o_proj");
+        if (layer.oBias() != null) {
+            biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
+            mark("o_bias");
+        }
     }
 
     /** normed → gate/up → SwiGLU → down_proj, into buffers.proj. */
@@ -307,8 +376,11 @@ public final class CudaBackend implements Backend {
         StepBuffers b = buffers;
         int intermediate = config.intermediateSize();
         cublas.linear(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
+        mark("gate_up_proj");
         swiglu.launch(b.gateUp, b.act, numTokens, intermediate);
+        mark("swiglu");
         cublas.linear(b.act, layer.down(), b.proj, numTokens, intermediate, config.hiddenSize());
+        mark("down_proj");
     }
 
     /** Makes the step buffers big enough; replacing them moves their addresses, so captured graphs go too. */

@@ -19,7 +19,8 @@ import java.util.function.Supplier;
  * bf16 weights of real shapes ({@link ModelShapes}):
  * 1 decode at batch 1 per shape; 2 decode at batch 16/64/256 × context 1k/8k (Llama-3.2-1B shape);
  * 3 the decode attention kernels alone; 4 prefill of 512, 2k, 8k tokens; 5 prefix cache TTFT cold vs hit
- * (8B and 1B shapes) and an agent trace (1B shape), through the engine; 6 nano-vllm's throughput workload (Qwen3-0.6B shape).
+ * (8B and 1B shapes) and an agent trace (1B shape), through the engine; 6 nano-vllm's throughput workload (Qwen3-0.6B shape);
+ * 8 (on request) the GPU time of each op of a decode step, a prefill and a prefix-hit step.
  * Every case is guarded: one that fails is reported and the rest go on; once maxSeconds have passed the
  * remaining cases are skipped and listed.
  */
@@ -60,6 +61,7 @@ public final class BenchRunner {
         if (options.items().contains(5)) runner.prefixCache();
         if (options.items().contains(6)) runner.throughput();
         if (options.items().contains(2)) runner.decodeBatched();
+        if (options.items().contains(8)) runner.profile();
         double seconds = (System.nanoTime() - runner.startNanos) / 1e9;
         return new BenchReport(gpu, Instant.now().toString(), options, runner.ceilings, List.copyOf(runner.measurements),
                 runner.errors, runner.skipped, seconds);
@@ -73,6 +75,25 @@ public final class BenchRunner {
                 try (CudaBackend gpu = DecodeBench.backend(c, 1, 1024)) {
                     return List.of(DecodeBench.run("decode_b1", shape, gpu, 1, 1024, steps, ceilings));
                 }
+            });
+        }
+    }
+
+    /** Op by op: decode at batch 1 (every shape) and 64 (1B); prefill 8k and the prefix-hit step (8B, 1B). */
+    private void profile() {
+        for (String shape : ModelShapes.names()) {
+            boolean big = !shape.equals(ModelShapes.QWEN3_06B);
+            guard("profile", shape, () -> {
+                List<Measurement> out = new ArrayList<>();
+                try (CudaBackend gpu = DecodeBench.backend(ModelShapes.byName(shape), 64, 8192)) {
+                    out.add(ProfileBench.decode(shape, gpu, 1, 1024, ceilings));
+                    if (shape.equals(ModelShapes.LLAMA_1B)) out.add(ProfileBench.decode(shape, gpu, 64, 1024, ceilings));
+                    if (big) {
+                        out.add(ProfileBench.prefixHit(shape, gpu, 8128, 64, ceilings));
+                        out.add(ProfileBench.prefill(shape, gpu, 8192, ceilings));
+                    }
+                }
+                return out;
             });
         }
     }

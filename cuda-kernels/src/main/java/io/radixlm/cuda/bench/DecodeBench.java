@@ -38,15 +38,8 @@ final class DecodeBench {
     static Measurement run(String item, String shape, CudaBackend gpu, int batchSize, int context, int steps,
                            Ceilings ceilings) {
         ModelConfig c = gpu.config();
-        int pagesPerSeq = pagesFor(context);
-        int[][] tables = new int[batchSize][pagesPerSeq];
-        for (int s = 0; s < batchSize; s++) {
-            for (int p = 0; p < pagesPerSeq; p++) tables[s][p] = s * pagesPerSeq + p;
-        }
-        SplittableRandom random = new SplittableRandom(batchSize * 31L + context);
-        int[] tokens = new int[batchSize];
-        for (int s = 0; s < batchSize; s++) tokens[s] = random.nextInt(c.vocabSize());
-        int[][] next = {tokens};
+        int[][] tables = tables(batchSize, context);
+        int[][] next = {tokens(c, batchSize, context)};
         double millis = Timing.medianHostMillis(WARMUP_STEPS, steps,
                 () -> next[0] = gpu.forwardGreedy(batch(tables, next[0], context)));
         for (int id : next[0]) {
@@ -69,10 +62,28 @@ final class DecodeBench {
         return new Measurement(item, label, summary, json);
     }
 
+    /** Sequence s owns pages [s · pagesPerSeq, (s + 1) · pagesPerSeq). */
+    static int[][] tables(int batchSize, int context) {
+        int pagesPerSeq = pagesFor(context);
+        int[][] tables = new int[batchSize][pagesPerSeq];
+        for (int s = 0; s < batchSize; s++) {
+            for (int p = 0; p < pagesPerSeq; p++) tables[s][p] = s * pagesPerSeq + p;
+        }
+        return tables;
+    }
+
+    /** Random first tokens of the batch's sequences (seeded by the case). */
+    static int[] tokens(ModelConfig c, int batchSize, int context) {
+        SplittableRandom random = new SplittableRandom(batchSize * 31L + context);
+        int[] tokens = new int[batchSize];
+        for (int s = 0; s < batchSize; s++) tokens[s] = random.nextInt(c.vocabSize());
+        return tokens;
+    }
+
     static int pagesFor(int context) { return (context + PAGE_SIZE - 1) / PAGE_SIZE; }
 
     /** Every sequence's new token sits at position context - 1 and attends over [0, context). */
-    private static ForwardBatch batch(int[][] tables, int[] tokens, int context) {
+    static ForwardBatch batch(int[][] tables, int[] tokens, int context) {
         int numSeqs = tables.length;
         int position = context - 1;
         int[] positions = new int[numSeqs];
