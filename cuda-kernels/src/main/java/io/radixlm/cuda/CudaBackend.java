@@ -175,15 +175,16 @@ public final class CudaBackend implements Backend {
         return buffers.logits.toFloats(batch.logitRows().length * config.vocabSize());
     }
 
-    /** Greedy decoding without copying logits back: the argmax id of each logit row. */
+    /** Greedy decoding without copying logits back: the argmax id of each logit row (lowest on ties). */
     public int[] forwardGreedy(ForwardBatch batch) {
         run(batch, null);
-        return buffers.sampled.toInts(batch.logitRows().length);
+        return sampledIds(batch.logitRows().length);
     }
 
     /**
      * Samples on the GPU: runs the step, then sample_rows over the logits still on the device; only the
-     * ids come back. The tokens are those of {@link io.radixlm.sampling.Sampler} on the same logits.
+     * ids come back. The tokens are those of {@link io.radixlm.sampling.Sampler} on the same logits. When
+     * every row is greedy the step's own argmax is the answer and sample_rows is not launched.
      */
     @Override
     public int[] forwardSample(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps) {
@@ -193,6 +194,9 @@ public final class CudaBackend implements Backend {
             throw new IllegalArgumentException("one SamplingParams and one step per logit row: " + numRows + " rows, "
                     + rowParams.length + " params, " + rowSteps.length + " steps");
         }
+        boolean allGreedy = true;
+        for (SamplingParams p : rowParams) allGreedy &= p.isGreedy();
+        if (allGreedy) return forwardGreedy(batch);
         long[] packed = SamplingKernel.pack(rowParams, rowSteps);
         run(batch, null);
         if (sampleParams == null || sampleParams.bytes() < 8L * packed.length) {
@@ -201,6 +205,11 @@ public final class CudaBackend implements Backend {
         }
         sampleParams.copyFrom(packed);
         sampling.launch(buffers.logits, sampleParams, buffers.sampled, numRows, config.vocabSize());
+        return sampledIds(numRows);
+    }
+
+    /** The ids in buffers.sampled (argmax or sample_rows), once the stream gets there; -1 marks a row that is not finite. */
+    private int[] sampledIds(int numRows) {
         int[] ids = buffers.sampled.toInts(numRows);
         for (int r = 0; r < numRows; r++) {
             if (ids[r] < 0) {
@@ -335,7 +344,7 @@ public final class CudaBackend implements Backend {
         cublas.linear(b.rowsNormed, weights.lmHead(), b.logits, numRows, hidden, config.vocabSize());
         mark("lm_head");
         emit(trace, "logits", b.logits, numRows, config.vocabSize());
-        argmax.launch(b.logits, b.sampled, numRows, config.vocabSize());
+        argmax.launch(b.logits, b.sampled, b.argmaxScratch, numRows, config.vocabSize());
         mark("argmax");
     }
 

@@ -10,7 +10,7 @@ import java.util.Map;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
-import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventRecordWithFlags;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 
 /**
@@ -21,6 +21,8 @@ import static jcuda.driver.JCudaDriver.cuEventSynchronize;
  * would be counted as the kernels' time.
  */
 public final class OpTimeline implements AutoCloseable {
+    /** CU_EVENT_RECORD_EXTERNAL. */
+    private static final int RECORD_EXTERNAL = 1;
     private final CudaDevice device;
     private final List<CUevent> events = new ArrayList<>();
     private final List<String> ops = new ArrayList<>(); // ops.get(i) ends at events.get(i + 1)
@@ -43,7 +45,9 @@ public final class OpTimeline implements AutoCloseable {
     private CUevent record() {
         CUevent event = new CUevent();
         CudaDevice.check(cuEventCreate(event, 0), "cuEventCreate");
-        CudaDevice.check(cuEventRecord(event, device.stream()), "cuEventRecord");
+        // recorded during stream capture: EXTERNAL makes it an event-record node of the graph, which every
+        // replay records; a plain record in a capture is only an ordering edge and cannot be timed
+        CudaDevice.check(cuEventRecordWithFlags(event, device.stream(), RECORD_EXTERNAL), "cuEventRecordWithFlags");
         return event;
     }
 

@@ -36,6 +36,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory rowsNormed;  // (maxRows, hidden) bf16: final norm of the logit rows
     final DeviceMemory logits;      // (maxRows, vocab) f32
     final DeviceMemory sampled;     // (maxRows) int
+    final DeviceMemory argmaxScratch; // (maxRows, ArgmaxKernel.MAX_CHUNKS) partial maxima
     final AttentionWorkspace attention;
 
     StepBuffers(CudaDevice device, ModelConfig c, int maxTokens, int maxRows, int maxSeqs, int maxPagesPerSeq,
@@ -64,6 +65,7 @@ final class StepBuffers implements AutoCloseable {
         rowsNormed = device.allocate(2L * maxRows * c.hiddenSize());
         logits = device.allocate(4L * maxRows * c.vocabSize());
         sampled = device.allocate(4L * maxRows);
+        argmaxScratch = device.allocate(ArgmaxKernel.scratchBytes(maxRows));
         attention = AttentionWorkspace.allocate(device, maxTokens, c.numHeads(), c.headDim(),
                 splitSize(maxTokens, c, maxContext), maxContext);
     }
@@ -83,7 +85,7 @@ final class StepBuffers implements AutoCloseable {
     @Override
     public void close() {
         for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
-                prefillTiles, prefillToken, residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled}) {
+                prefillTiles, prefillToken, residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
             m.close();
         }
         attention.close();

@@ -1,6 +1,7 @@
 package io.radixlm.cuda;
 
 import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -45,7 +46,8 @@ class ElementwiseKernelsGpuTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1, 288, true", "15, 288, false", "16, 4096, true", "300, 896, true", "17, 2048, false"})
+    @CsvSource({"1, 288, true", "15, 288, false", "16, 4096, true", "300, 896, true", "17, 2048, false", "3, 30, true",
+        "2, 16384, true", "2, 16388, false", "1, 8, true"}) // vec4 path; hidden % 4 != 0 and > 16384 (4 per thread) take the loop
     void rmsNormAddsTheResidualAndNormalises(int numTokens, int hidden, boolean withDelta) {
         CudaDevice device = device();
         float eps = 1e-5f;
@@ -113,25 +115,48 @@ class ElementwiseKernelsGpuTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"1, 32000", "5, 151936", "32, 1000", "3, 1"})
+    @CsvSource({"1, 32000", "5, 151936", "32, 1000", "3, 1", "4, 2049", "64, 128256", "2, 200000"})
     void argmaxFindsTheFirstMaximum(int numRows, int vocab) {
         CudaDevice device = device();
         float[] logits = randomFloats(random, numRows * vocab, 10f);
         int[] expected = new int[numRows];
         for (int r = 0; r < numRows; r++) {
-            if (vocab > 10 && r % 2 == 0) {  // a tie: the lower index must win
+            if (vocab > 10 && r % 3 == 0) {  // a tie across chunks: the lower index must win
                 int a = random.nextInt(vocab / 2);
                 int b = vocab / 2 + random.nextInt(vocab / 2);
                 logits[r * vocab + a] = 100f;
                 logits[r * vocab + b] = 100f;
+            } else if (vocab > 10 && r % 3 == 1) {  // a tie of neighbours (one chunk), or the last element
+                int a = random.nextInt(vocab - 1);
+                logits[r * vocab + a] = 100f;
+                logits[r * vocab + (r % 2 == 0 ? vocab - 1 : a + 1)] = 100f;
             }
             int best = 0;
             for (int i = 1; i < vocab; i++) if (logits[r * vocab + i] > logits[r * vocab + best]) best = i;
             expected[r] = best;
         }
-        try (DeviceMemory in = upload(device, logits); DeviceMemory out = poisoned(device, 4L * numRows)) {
-            new ArgmaxKernel(device).launch(in, out, numRows, vocab);
+        try (DeviceMemory in = upload(device, logits); DeviceMemory out = poisoned(device, 4L * numRows);
+             DeviceMemory scratch = poisoned(device, ArgmaxKernel.scratchBytes(numRows))) {
+            new ArgmaxKernel(device).launch(in, out, scratch, numRows, vocab);
             assertArrayEquals(expected, out.toInts(numRows));
+        }
+    }
+
+    @Test
+    void argmaxGivesMinusOneForRowsWithNanOrInfinity() {
+        CudaDevice device = device();
+        int numRows = 4;
+        int vocab = 151936;
+        float[] logits = randomFloats(random, numRows * vocab, 10f);
+        logits[vocab + 70000] = Float.NaN;                 // row 1: a NaN in a middle chunk
+        logits[2 * vocab + vocab - 1] = Float.POSITIVE_INFINITY; // row 2: +inf as the last element
+        logits[3 * vocab] = Float.NEGATIVE_INFINITY;       // row 3: -inf first
+        int best = 0;
+        for (int i = 1; i < vocab; i++) if (logits[i] > logits[best]) best = i;
+        try (DeviceMemory in = upload(device, logits); DeviceMemory out = poisoned(device, 4L * numRows);
+             DeviceMemory scratch = poisoned(device, ArgmaxKernel.scratchBytes(numRows))) {
+            new ArgmaxKernel(device).launch(in, out, scratch, numRows, vocab);
+            assertArrayEquals(new int[] {best, -1, -1, -1}, out.toInts(numRows));
         }
     }
 
