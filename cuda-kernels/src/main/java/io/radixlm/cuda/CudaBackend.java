@@ -24,6 +24,11 @@ public final class CudaBackend implements Backend {
      * to the paged kernel + reduce, as before that kernel existed. Also off with -Dradixlm.prefillKernel=false.
      */
     static final boolean USE_PREFILL_KERNEL = !"false".equals(System.getProperty("radixlm.prefillKernel"));
+    /**
+     * The split over keys of the prefill kernel for few query tiles over many keys (a short chunk after a long
+     * cached prefix); -Dradixlm.prefillSplit=false keeps one CTA per (tile, KV head) whatever the keys.
+     */
+    static final boolean USE_PREFILL_SPLIT = !"false".equals(System.getProperty("radixlm.prefillSplit"));
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
     private static final long ACTIVATION_RESERVE_BYTES = 2L << 30;
     /**
@@ -60,6 +65,7 @@ public final class CudaBackend implements Backend {
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
+    private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -227,6 +233,9 @@ public final class CudaBackend implements Backend {
      */
     public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
 
+    /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
+    public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
+
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
@@ -242,17 +251,24 @@ public final class CudaBackend implements Backend {
             ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
             StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
             metadata.upload(buffers);
-            var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
+            PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
+                    ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
+                            config.headDim(), device.multiprocessorCount(), buffers.prefillSplits.maxStates())
+                    : PrefillAttentionKernel.Split.NONE;
+            var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit);
             enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
         }
     }
 
     /**
      * Which attention kernels a step runs: prefill_attention over numPrefillTiles tiles (the rows of
-     * sequences with several new tokens), the paged kernel + reduce for the numDecodeTokens others.
+     * sequences with several new tokens, their keys split as prefillSplit says), the paged kernel + reduce for
+     * the numDecodeTokens others.
      */
-    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens) {
-        static AttentionSplit decodeOnly(int numTokens) { return new AttentionSplit(0, numTokens); }
+    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens, PrefillAttentionKernel.Split prefillSplit) {
+        static AttentionSplit decodeOnly(int numTokens) {
+            return new AttentionSplit(0, numTokens, PrefillAttentionKernel.Split.NONE);
+        }
     }
 
     /** The kernels of one step over the metadata already in the step buffers. */
@@ -297,7 +313,7 @@ public final class CudaBackend implements Backend {
             attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens, skip);
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
-                split.numPrefillTiles(), numTokens, numSeqs, layout, b.attnOut);
+                split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         cublas.linear(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
         if (layer.oBias() != null) biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
     }

@@ -37,6 +37,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory logits;      // (maxRows, vocab) f32
     final DeviceMemory sampled;     // (maxRows) int
     final AttentionWorkspace attention;
+    final PrefillWorkspace prefillSplits; // split states of prefill_attention over keys (few tiles, long prefixes)
 
     StepBuffers(CudaDevice device, ModelConfig c, int maxTokens, int maxRows, int maxSeqs, int maxPagesPerSeq,
                 int maxContext) {
@@ -66,6 +67,7 @@ final class StepBuffers implements AutoCloseable {
         sampled = device.allocate(4L * maxRows);
         attention = AttentionWorkspace.allocate(device, maxTokens, c.numHeads(), c.headDim(),
                 splitSize(maxTokens, c, maxContext), maxContext);
+        prefillSplits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, c.headDim());
     }
 
     /** Keys per split: small for few query tokens (decode needs the parallelism), larger to bound the workspace. */
@@ -87,5 +89,6 @@ final class StepBuffers implements AutoCloseable {
             m.close();
         }
         attention.close();
+        prefillSplits.close();
     }
 }
