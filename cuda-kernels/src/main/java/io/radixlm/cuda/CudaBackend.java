@@ -66,6 +66,7 @@ public final class CudaBackend implements Backend {
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
     private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
+    private int prefillMinSplitKeys = PrefillAttentionKernel.MIN_SPLIT_KEYS;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -236,6 +237,9 @@ public final class CudaBackend implements Backend {
     /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
     public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
 
+    /** For tests on models of short contexts: the fewest keys per split (normally {@link PrefillAttentionKernel#MIN_SPLIT_KEYS}). */
+    void setPrefillMinSplitKeys(int keys) { this.prefillMinSplitKeys = keys; }
+
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
@@ -253,7 +257,8 @@ public final class CudaBackend implements Backend {
             metadata.upload(buffers);
             PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
                     ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
-                            config.headDim(), device.multiprocessorCount(), buffers.prefillSplits.maxStates())
+                            config.headDim(), device.multiprocessorCount(), buffers.prefillSplits.maxStates(),
+                            prefillMinSplitKeys)
                     : PrefillAttentionKernel.Split.NONE;
             var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit);
             enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);

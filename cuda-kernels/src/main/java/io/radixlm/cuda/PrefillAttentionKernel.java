@@ -119,13 +119,14 @@ public final class PrefillAttentionKernel {
 
     /**
      * The split over keys for these tiles: none when the (tile, KV head) CTAs already fill the GPU's numSms
-     * multiprocessors or the keys are few; else enough splits of at least {@link #MIN_SPLIT_KEYS} keys for about
-     * two CTAs per multiprocessor, within maxStates workspace states.
+     * multiprocessors or the keys are few; else enough splits of at least minSplitKeys keys (normally
+     * {@link #MIN_SPLIT_KEYS}) for about two CTAs per multiprocessor, within maxStates workspace states.
      *
      * @param tiles     (numTiles, TILE_INTS) from {@link #tiles}
      * @param positions (numTokens) as given to {@link #tiles}
      */
-    public Split split(int[] tiles, int[] positions, int numKvHeads, int headDim, int numSms, int maxStates) {
+    public Split split(int[] tiles, int[] positions, int numKvHeads, int headDim, int numSms, int maxStates,
+                       int minSplitKeys) {
         int numCtas = tiles.length / TILE_INTS * numKvHeads;
         if (numCtas == 0 || numCtas >= numSms) return Split.NONE;
         int keysPerTile = Variant.of(headDim, rowsPerTile).keysPerTile();
@@ -134,7 +135,7 @@ public final class PrefillAttentionKernel {
             int numKeys = positions[tiles[i + 1] + tiles[i + 2] - 1] + 1;
             maxKeyTiles = Math.max(maxKeyTiles, (numKeys + keysPerTile - 1) / keysPerTile);
         }
-        int minSplitTiles = (MIN_SPLIT_KEYS + keysPerTile - 1) / keysPerTile;
+        int minSplitTiles = Math.max(1, (minSplitKeys + keysPerTile - 1) / keysPerTile);
         int numSplits = Math.min((2 * numSms + numCtas - 1) / numCtas, maxKeyTiles / minSplitTiles);
         numSplits = Math.min(numSplits, maxStates / (numCtas * rowsPerTile));
         if (numSplits <= 1) return Split.NONE;
