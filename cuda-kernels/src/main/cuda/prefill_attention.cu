@@ -6,26 +6,38 @@
 // pages through shared memory once for the whole tile: S = Q·Kᵀ and O += P·V on the tensor cores
 // (mma.sync m16n8k16, bf16 in, float32 accumulate), online softmax in float32 registers.
 //
-// The CTA's PF_ROWS rows are (token, head) pairs, token-major: row r is query token
+// The CTA's ROWS = WARPS · MT · 16 rows are (token, head) pairs, token-major: row r is query token
 // tile.firstToken + r / group, head kvHead * group + r % group; rows past tile.numTokens * group are
-// padding (computed on zeros, never stored). Warp w owns rows [16 w, 16 w + 16).
+// padding (computed on zeros, never stored). Warp w owns rows [16 MT w, 16 MT (w + 1)) as MT m-tiles
+// of 16: with MT = 2 every K/V fragment a warp loads from shared memory feeds two MMAs, which halves
+// the shared-memory traffic per FLOP (the limit of the 16-row warp at head_dim 128).
 // A query at absolute position p sees keys [0, p] (the cached prefix plus the new tokens up to itself;
 // rope_qk_norm_kv_write has already put the new tokens' K/V into their pages). Key tiles start at
 // absolute position 0 whatever the query tile, and a key tile a row cannot see leaves that row's state
 // bit for bit unchanged, so a row's output does not depend on which tile (or chunk) it came in.
+//
+// K/V tiles are double-buffered: while the warps compute on key tile kt, cp.async brings tile kt + 1
+// into the other stage. Dynamic shared memory: (2 stages, K then V, KEYS, HD + 8) bf16.
+//
+// Split over keys (flash-decoding style, for a few query tiles over a long cached prefix): grid z is
+// the number of splits; split z takes key tiles [z · splitTiles, (z + 1) · splitTiles) (the last split
+// everything after) and, with more than one split, writes its unnormalised softmax state per row to
+// partMax/partSum/partAcc instead of out; prefill_attention_reduce merges them. A CTA whose split
+// starts past its tile's keys does nothing; the reduce reads, for a row at position p, only the splits
+// that start at or before p, all of which hold at least that row's key at the split's start.
 //
 // q          (numTokens, numHeads, HD) float32, after RoPE (rounded to bf16 for the tensor cores)
 // kCache, vCache (numSlots, numKvHeads, HD) bf16 of this layer
 // positions  (numTokens); ascending within a tile, so its first token sees the fewest keys and its last
 //            the most (ForwardBatch: a sequence's new tokens are its last positions, in order)
 // blockTables (numSeqs, maxPagesPerSeq)
-// tiles      (numTiles, 4) int: seq, firstToken (row of q/out), numTokens (<= PF_ROWS / group), unused
-// out        (numTokens, numHeads, HD) bf16; only the rows of tokens named by tiles are written
-// grid (numTiles, numKvHeads), block PF_WARPS * 32. HD: 32, 48, 64, 96 or 128; any pageSize >= 1.
-// __launch_bounds__(.., 2): without the 2, ptxas picks 96 registers for HD 32 and spills.
-#define PF_WARPS 4
-#define PF_ROWS (PF_WARPS * 16)
-#define PF_KEYS 64
+// tiles      (numTiles, 4) int: seq, firstToken (row of q/out), numTokens (<= ROWS / group), unused
+// out        (numTokens, numHeads, HD) bf16; only the rows of tokens named by tiles are written (one split)
+// partMax, partSum (numTiles, numKvHeads, numSplits, ROWS) f32, max in log2 units; unused with one split
+// partAcc    (numTiles, numKvHeads, numSplits, ROWS, HD) f32, unnormalised
+// grid (numTiles, numKvHeads, numSplits), block WARPS * 32. HD: 32, 48, 64, 96 or 128; any pageSize >= 1.
+
+extern __shared__ __align__(16) unsigned char prefillSmem[];
 
 __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x = lo (lower address), .y = hi
@@ -62,43 +74,174 @@ __device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void copyAsyncWait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
-// Starts copying keys [keyStart, keyStart + PF_KEYS) of one KV head into tile (PF_KEYS, HD + 8);
+// Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
 // pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
-template <int HD>
-__device__ __forceinline__ void loadKeyTile(bf16 (*tile)[HD + 8], const bf16* __restrict__ cache,
-                                            const int* __restrict__ table, int pageSize, int pageShift,
-                                            int numKvHeads, int kvHead, int keyStart, int numKeys) {
+template <int HD, int KEYS, int THREADS>
+__device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16* __restrict__ kCache,
+                                           const bf16* __restrict__ vCache, const int* __restrict__ table,
+                                           int pageSize, int pageShift, int numKvHeads, int kvHead, int keyStart,
+                                           int numKeys) {
     constexpr int CHUNKS = HD / 8;  // 16-byte pieces of one key row
-    for (int c = threadIdx.x; c < PF_KEYS * CHUNKS; c += PF_WARPS * 32) {
+#pragma unroll 1  // unrolled, the addresses of every piece stay live across the MMAs and spill at head_dim 128
+    for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
         int row = c / CHUNKS;
         int col = (c % CHUNKS) * 8;
         int key = keyStart + row;
-        const bf16* src = cache;  // any valid address when zero-filling
+        long offset = 0;  // any valid address when zero-filling
         if (key < numKeys) {
             int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
             long slot = (long)table[page] * pageSize + (key - page * pageSize);
-            src = cache + (slot * numKvHeads + kvHead) * HD + col;
+            offset = (slot * numKvHeads + kvHead) * HD + col;
         }
-        copyAsync16(&tile[row][col], src, key < numKeys ? 16 : 0);
+        int bytes = key < numKeys ? 16 : 0;
+        copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
+        copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
     }
 }
 
-template <int HD>
+// One key tile of the online softmax for a warp's MT m-tiles: S = Q·Kᵀ, mask, rescale, O += P·V.
+// rowPos[m][half]: the position of the warp's row quadRow + 8 half of m-tile m (-1: padding).
+// Q_SMEM: the A fragments of Q come from qTile (ROWS, HD + 8) by ldmatrix at every k-step (registers are
+// short for two m-tiles at head_dim 128); else from qFrag, loaded once.
+template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS>
+__device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTile, const bf16* qTile,
+                                              const uint32_t (&qFrag)[QREGS][HD / 16][4], float (&acc)[MT][HD / 8][4],
+                                              float (&runMax)[MT][2], float (&runSum)[MT][2],
+                                              const int (&rowPos)[MT][2], int keyStart, bool needsMask,
+                                              float scaleLog2) {
+    constexpr int STRIDE = HD + 8;  // +8: rows 16 bytes apart in banks, no ldmatrix conflicts
+    constexpr int KSTEPS = HD / 16;
+    constexpr int DFRAGS = HD / 8;
+    constexpr int SFRAGS = KEYS / 8;
+    constexpr int PSTEPS = KEYS / 16;
+    const int lane = threadIdx.x & 31;
+    const int quadCol = (lane & 3) * 2;
+
+    float s[MT][SFRAGS][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++)
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f++) s[m][f][0] = s[m][f][1] = s[m][f][2] = s[m][f][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; kk++) {
+        uint32_t a[MT][4];
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+            if constexpr (Q_SMEM) {
+                // matrices: rows 0-7 / 8-15 of the m-tile at dims 16kk.., then the same rows at 16kk + 8..
+                ldmatrixX4(a[m], qTile + (m * 16 + (lane & 15)) * STRIDE + kk * 16 + (lane >> 4) * 8);
+            } else {
+#pragma unroll
+                for (int i = 0; i < 4; i++) a[m][i] = qFrag[m][kk][i];
+            }
+        }
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f += 2) {
+            // matrices: keys 8f.. dims 16kk / 16kk+8, then keys 8(f+1).. at the same dims
+            uint32_t b[4];
+            int key = f * 8 + (lane & 7) + ((lane >> 4) << 3);
+            int dim = kk * 16 + ((lane >> 3) & 1) * 8;
+            ldmatrixX4(b, kTile + key * STRIDE + dim);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mmaBf16(s[m][f], a[m], b[0], b[1]);
+                mmaBf16(s[m][f + 1], a[m], b[2], b[3]);
+            }
+        }
+    }
+
+    uint32_t pFrag[MT][PSTEPS][4];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+        // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                int key = keyStart + f * 8 + quadCol + (i & 1);
+                float x = s[m][f][i] * scaleLog2;
+                s[m][f][i] = needsMask && key > rowPos[m][i >> 1] ? -CUDART_INF_F : x;
+            }
+        }
+        // Online softmax per row: the quad (4 lanes) holding a row reduces its max and sum together.
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            float tileMax = -CUDART_INF_F;
+#pragma unroll
+            for (int f = 0; f < SFRAGS; f++) tileMax = fmaxf(tileMax, fmaxf(s[m][f][half * 2], s[m][f][half * 2 + 1]));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
+            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 2));
+            float newMax = fmaxf(runMax[m][half], tileMax);
+            float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // a row that has seen no key yet stays at 0
+            float correction = exp2f(runMax[m][half] - base);       // 0 on the first keys, 1 if the max holds
+            float tileSum = 0.0f;
+#pragma unroll
+            for (int f = 0; f < SFRAGS; f++) {
+                s[m][f][half * 2] = exp2f(s[m][f][half * 2] - base);
+                s[m][f][half * 2 + 1] = exp2f(s[m][f][half * 2 + 1] - base);
+                tileSum += s[m][f][half * 2] + s[m][f][half * 2 + 1];
+            }
+            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
+            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
+            runSum[m][half] = runSum[m][half] * correction + tileSum;
+            runMax[m][half] = newMax;
+#pragma unroll
+            for (int f = 0; f < DFRAGS; f++) {
+                acc[m][f][half * 2] *= correction;
+                acc[m][f][half * 2 + 1] *= correction;
+            }
+        }
+        // The S accumulators of keys [16j, 16j + 16) are the A fragment of P for k-step j.
+#pragma unroll
+        for (int j = 0; j < PSTEPS; j++) {
+            pFrag[m][j][0] = packBf16(s[m][2 * j][0], s[m][2 * j][1]);
+            pFrag[m][j][1] = packBf16(s[m][2 * j][2], s[m][2 * j][3]);
+            pFrag[m][j][2] = packBf16(s[m][2 * j + 1][0], s[m][2 * j + 1][1]);
+            pFrag[m][j][3] = packBf16(s[m][2 * j + 1][2], s[m][2 * j + 1][3]);
+        }
+    }
+
+#pragma unroll
+    for (int j = 0; j < PSTEPS; j++) {
+#pragma unroll
+        for (int f = 0; f < DFRAGS; f += 2) {
+            // transposed matrices: keys 16j.. / 16j+8.. at dims 8f.., then the same keys at dims 8(f+1)..
+            uint32_t b[4];
+            int key = j * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+            int dim = f * 8 + (lane >> 4) * 8;
+            ldmatrixX4Trans(b, vTile + key * STRIDE + dim);
+#pragma unroll
+            for (int m = 0; m < MT; m++) {
+                mmaBf16(acc[m][f], pFrag[m][j], b[0], b[1]);
+                mmaBf16(acc[m][f + 1], pFrag[m][j], b[2], b[3]);
+            }
+        }
+    }
+}
+
+template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM>
 __device__ __forceinline__ void prefillAttention(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
-        int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2, bf16* __restrict__ out) {
-    constexpr int KSTEPS = HD / 16;   // k-steps of Q·Kᵀ
-    constexpr int DFRAGS = HD / 8;    // n-fragments of the output
-    constexpr int SFRAGS = PF_KEYS / 8;  // n-fragments of S
-    __shared__ __align__(16) bf16 kTile[PF_KEYS][HD + 8];  // +8: rows 16 bytes apart in banks, no ldmatrix conflicts
-    __shared__ __align__(16) bf16 vTile[PF_KEYS][HD + 8];
+        int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2, int splitTiles,
+        bf16* __restrict__ out, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc) {
+    constexpr int ROWS = WARPS * MT * 16;
+    constexpr int STAGE = KEYS * (HD + 8);  // elements of one K (or V) tile in shared memory
+    constexpr int KSTEPS = HD / 16;
+    constexpr int DFRAGS = HD / 8;
+    constexpr int QREGS = Q_SMEM ? 1 : MT;  // m-tiles of Q held in registers
+    // (2 stages, KEYS, HD + 8) of K, then the same of V, then with Q_SMEM Q as (ROWS, HD + 8)
+    bf16* smem = reinterpret_cast<bf16*>(prefillSmem);
+    bf16* qTile = smem + 4 * STAGE;
 
-    const int seq = tiles[blockIdx.x * 4];
-    const int firstToken = tiles[blockIdx.x * 4 + 1];
-    const int tileTokens = tiles[blockIdx.x * 4 + 2];
+    const int tile = blockIdx.x;
+    const int seq = tiles[tile * 4];
+    const int firstToken = tiles[tile * 4 + 1];
+    const int tileTokens = tiles[tile * 4 + 2];
     const int kvHead = blockIdx.y;
+    const int split = blockIdx.z;
+    const int numSplits = gridDim.z;
     const int group = numHeads / numKvHeads;
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
@@ -107,171 +250,178 @@ __device__ __forceinline__ void prefillAttention(
     const int* table = blockTables + (long)seq * maxPagesPerSeq;
     const int firstPos = positions[firstToken];
     const int numKeys = positions[firstToken + tileTokens - 1] + 1;  // keys the tile's last token sees
+    const int numKeyTiles = (numKeys + KEYS - 1) / KEYS;
+    const int beginTile = split * splitTiles;
+    if (beginTile >= numKeyTiles) return;  // the whole CTA: this split lies past the tile's last key
+    const int endTile = split + 1 == numSplits ? numKeyTiles : min(numKeyTiles, beginTile + splitTiles);
     const int pageShift = (pageSize & (pageSize - 1)) == 0 ? __ffs(pageSize) - 1 : -1;
 
-    // This thread's two rows (quadRow and quadRow + 8 of the warp's 16) and their causal limits.
-    int rowPos[2];
-    long rowOffset[2];  // element offset of the row's (token, head) in q and out, or -1 for padding
+    // This thread's rows (quadRow and quadRow + 8 of each of the warp's m-tiles) and their causal limits.
+    int rowPos[MT][2];
+    int warpMaxPos = -1;
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        int r = warp * 16 + quadRow + half * 8;
-        int t = r / group;
-        bool valid = t < tileTokens;
-        rowPos[half] = valid ? positions[firstToken + t] : -1;
-        rowOffset[half] = valid ? ((long)(firstToken + t) * numHeads + kvHead * group + r % group) * HD : -1;
-    }
-
-    // Q as mma A fragments, straight from global float32 (read once per CTA).
-    uint32_t qFrag[KSTEPS][4];
-#pragma unroll
-    for (int kk = 0; kk < KSTEPS; kk++) {
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int half = i & 1;               // a0, a2: row quadRow; a1, a3: row quadRow + 8
-            int d = kk * 16 + quadCol + (i >> 1) * 8;
-            float2 v = rowOffset[half] >= 0 ? *reinterpret_cast<const float2*>(q + rowOffset[half] + d)
-                                            : make_float2(0.0f, 0.0f);
-            qFrag[kk][i] = packBf16(v.x, v.y);
-        }
-    }
-
-    float acc[DFRAGS][4];
-#pragma unroll
-    for (int f = 0; f < DFRAGS; f++) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.0f;
-    float runMax[2] = {-CUDART_INF_F, -CUDART_INF_F};  // in log2 units (scores · scale · log2 e)
-    float runSum[2] = {0.0f, 0.0f};
-
-    const int numKeyTiles = (numKeys + PF_KEYS - 1) / PF_KEYS;
-    loadKeyTile<HD>(kTile, kCache, table, pageSize, pageShift, numKvHeads, kvHead, 0, numKeys);
-    copyAsyncCommit();
-    loadKeyTile<HD>(vTile, vCache, table, pageSize, pageShift, numKvHeads, kvHead, 0, numKeys);
-    copyAsyncCommit();
-
-    for (int kt = 0; kt < numKeyTiles; kt++) {
-        const int keyStart = kt * PF_KEYS;
-        copyAsyncWait<1>();  // this tile's K has landed (its V may still be in flight)
-        __syncthreads();
-
-        float s[SFRAGS][4];
-#pragma unroll
-        for (int f = 0; f < SFRAGS; f++) s[f][0] = s[f][1] = s[f][2] = s[f][3] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < KSTEPS; kk++) {
-#pragma unroll
-            for (int f = 0; f < SFRAGS; f += 2) {
-                // matrices: keys 8f.. dims 16kk / 16kk+8, then keys 8(f+1).. at the same dims
-                uint32_t b[4];
-                int key = f * 8 + (lane & 7) + ((lane >> 4) << 3);
-                int dim = kk * 16 + ((lane >> 3) & 1) * 8;
-                ldmatrixX4(b, &kTile[key][dim]);
-                mmaBf16(s[f], qFrag[kk], b[0], b[1]);
-                mmaBf16(s[f + 1], qFrag[kk], b[2], b[3]);
-            }
-        }
-        __syncthreads();  // every warp is done with kTile: the next tile's K may overwrite it
-        if (kt + 1 < numKeyTiles) {
-            loadKeyTile<HD>(kTile, kCache, table, pageSize, pageShift, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
-        }
-        copyAsyncCommit();  // possibly empty, so that the group count stays the same every iteration
-
-        // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
-        const bool needsMask = keyStart + PF_KEYS - 1 > firstPos;
-#pragma unroll
-        for (int f = 0; f < SFRAGS; f++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = keyStart + f * 8 + quadCol + (i & 1);
-                float x = s[f][i] * scaleLog2;
-                s[f][i] = needsMask && key > rowPos[i >> 1] ? -CUDART_INF_F : x;
-            }
-        }
-
-        // Online softmax per row: the quad (4 lanes) holding a row reduces its max and sum together.
-        uint32_t pFrag[PF_KEYS / 16][4];
+    for (int m = 0; m < MT; m++) {
 #pragma unroll
         for (int half = 0; half < 2; half++) {
-            float tileMax = -CUDART_INF_F;
-#pragma unroll
-            for (int f = 0; f < SFRAGS; f++) tileMax = fmaxf(tileMax, fmaxf(s[f][half * 2], s[f][half * 2 + 1]));
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 2));
-            float newMax = fmaxf(runMax[half], tileMax);
-            float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // a row that has seen no key yet stays at 0
-            float correction = exp2f(runMax[half] - base);          // 0 on the first keys, 1 if the max holds
-            float tileSum = 0.0f;
-#pragma unroll
-            for (int f = 0; f < SFRAGS; f++) {
-                s[f][half * 2] = exp2f(s[f][half * 2] - base);
-                s[f][half * 2 + 1] = exp2f(s[f][half * 2 + 1] - base);
-                tileSum += s[f][half * 2] + s[f][half * 2 + 1];
-            }
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
-            runSum[half] = runSum[half] * correction + tileSum;
-            runMax[half] = newMax;
-#pragma unroll
-            for (int f = 0; f < DFRAGS; f++) {
-                acc[f][half * 2] *= correction;
-                acc[f][half * 2 + 1] *= correction;
-            }
+            int t = ((warp * MT + m) * 16 + quadRow + half * 8) / group;
+            rowPos[m][half] = t < tileTokens ? positions[firstToken + t] : -1;
+            warpMaxPos = max(warpMaxPos, rowPos[m][half]);
         }
-        // The S accumulators of keys [16j, 16j + 16) are the A fragment of P for k-step j.
-#pragma unroll
-        for (int j = 0; j < PF_KEYS / 16; j++) {
-            pFrag[j][0] = packBf16(s[2 * j][0], s[2 * j][1]);
-            pFrag[j][1] = packBf16(s[2 * j][2], s[2 * j][3]);
-            pFrag[j][2] = packBf16(s[2 * j + 1][0], s[2 * j + 1][1]);
-            pFrag[j][3] = packBf16(s[2 * j + 1][2], s[2 * j + 1][3]);
-        }
-
-        copyAsyncWait<1>();  // this tile's V has landed (the next K may still be in flight)
-        __syncthreads();
-#pragma unroll
-        for (int j = 0; j < PF_KEYS / 16; j++) {
-#pragma unroll
-            for (int f = 0; f < DFRAGS; f += 2) {
-                // transposed matrices: keys 16j.. / 16j+8.. at dims 8f.., then the same keys at dims 8(f+1)..
-                uint32_t b[4];
-                int key = j * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-                int dim = f * 8 + (lane >> 4) * 8;
-                ldmatrixX4Trans(b, &vTile[key][dim]);
-                mmaBf16(acc[f], pFrag[j], b[0], b[1]);
-                mmaBf16(acc[f + 1], pFrag[j], b[2], b[3]);
-            }
-        }
-        __syncthreads();  // every warp is done with vTile
-        if (kt + 1 < numKeyTiles) {
-            loadKeyTile<HD>(vTile, vCache, table, pageSize, pageShift, numKvHeads, kvHead, keyStart + PF_KEYS, numKeys);
-        }
-        copyAsyncCommit();
     }
-    copyAsyncWait<0>();  // leave no copy in flight behind the CTA
+#pragma unroll
+    for (int offset = 4; offset < 32; offset <<= 1) warpMaxPos = max(warpMaxPos, __shfl_xor_sync(0xffffffffu, warpMaxPos, offset));
+    auto rowOffset = [&](int r) {  // element offset of row r's (token, head) in q and out
+        return ((long)(firstToken + r / group) * numHeads + kvHead * group + r % group) * HD;
+    };
 
-    // Each quad has the full row sum; normalise and store bf16 pairs.
+    // Q as bf16: the mma A fragments straight from global float32 (read once per CTA), or with Q_SMEM into
+    // qTile, which the first __syncthreads of the key loop publishes.
+    uint32_t qFrag[QREGS][KSTEPS][4];  // unused (and optimised away) with Q_SMEM
+    if constexpr (Q_SMEM) {
+        for (int c = threadIdx.x; c < ROWS * HD / 2; c += WARPS * 32) {
+            int r = c / (HD / 2);
+            int d = (c % (HD / 2)) * 2;
+            float2 v = r / group < tileTokens ? *reinterpret_cast<const float2*>(q + rowOffset(r) + d)
+                                              : make_float2(0.0f, 0.0f);
+            *reinterpret_cast<uint32_t*>(qTile + r * (HD + 8) + d) = packBf16(v.x, v.y);
+        }
+    } else {
 #pragma unroll
-    for (int half = 0; half < 2; half++) {
-        if (rowOffset[half] < 0) continue;
-        float inv = 1.0f / runSum[half];  // > 0: a row always sees at least its own key
+        for (int m = 0; m < MT; m++) {
 #pragma unroll
-        for (int f = 0; f < DFRAGS; f++) {
-            int d = f * 8 + quadCol;
-            *reinterpret_cast<uint32_t*>(out + rowOffset[half] + d) =
-                    packBf16(acc[f][half * 2] * inv, acc[f][half * 2 + 1] * inv);
+            for (int kk = 0; kk < KSTEPS; kk++) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    int half = i & 1;  // a0, a2: row quadRow; a1, a3: row quadRow + 8
+                    int d = kk * 16 + quadCol + (i >> 1) * 8;
+                    float2 v = rowPos[m][half] >= 0
+                            ? *reinterpret_cast<const float2*>(q + rowOffset((warp * MT + m) * 16 + quadRow + half * 8) + d)
+                            : make_float2(0.0f, 0.0f);
+                    qFrag[m][kk][i] = packBf16(v.x, v.y);
+                }
+            }
+        }
+    }
+
+    float acc[MT][DFRAGS][4];
+    float runMax[MT][2];  // in log2 units (scores · scale · log2 e)
+    float runSum[MT][2];
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+#pragma unroll
+        for (int f = 0; f < DFRAGS; f++) acc[m][f][0] = acc[m][f][1] = acc[m][f][2] = acc[m][f][3] = 0.0f;
+        runMax[m][0] = runMax[m][1] = -CUDART_INF_F;
+        runSum[m][0] = runSum[m][1] = 0.0f;
+    }
+
+    loadKvTile<HD, KEYS, WARPS * 32>(smem, smem + 2 * STAGE, kCache, vCache, table, pageSize, pageShift, numKvHeads,
+                                     kvHead, beginTile * KEYS, numKeys);
+    copyAsyncCommit();
+    for (int kt = beginTile; kt < endTile; kt++) {
+        const int stage = (kt - beginTile) & 1;
+        copyAsyncWait<0>();  // tile kt has landed (the only group in flight)
+        __syncthreads();     // ... for every thread's copies; and every warp is done with tile kt - 1's stage
+        if (kt + 1 < endTile) {
+            loadKvTile<HD, KEYS, WARPS * 32>(smem + (stage ^ 1) * STAGE, smem + (2 + (stage ^ 1)) * STAGE, kCache,
+                                             vCache, table, pageSize, pageShift, numKvHeads, kvHead, (kt + 1) * KEYS,
+                                             numKeys);
+            copyAsyncCommit();
+        }
+        const int keyStart = kt * KEYS;
+        if (keyStart > warpMaxPos) continue;  // no row of this warp sees the tile: leaving its state alone is exact
+        attendKeyTile<HD, MT, KEYS, Q_SMEM, QREGS>(smem + stage * STAGE, smem + (2 + stage) * STAGE,
+                                                   qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax, runSum,
+                                    rowPos, keyStart, keyStart + KEYS - 1 > firstPos, scaleLog2);
+    }
+
+#pragma unroll
+    for (int m = 0; m < MT; m++) {
+#pragma unroll
+        for (int half = 0; half < 2; half++) {
+            if (rowPos[m][half] < 0) continue;
+            int r = (warp * MT + m) * 16 + quadRow + half * 8;
+            if (numSplits == 1) {
+                // Each quad has the full row sum; normalise and store bf16 pairs.
+                float inv = 1.0f / runSum[m][half];  // > 0: a row always sees at least its own key
+                bf16* row = out + rowOffset(r);
+#pragma unroll
+                for (int f = 0; f < DFRAGS; f++) {
+                    *reinterpret_cast<uint32_t*>(row + f * 8 + quadCol) =
+                            packBf16(acc[m][f][half * 2] * inv, acc[m][f][half * 2 + 1] * inv);
+                }
+            } else {
+                // A row that saw no key of this split leaves max -inf, sum 0, acc 0: weight 0 in the merge.
+                long state = ((long)(tile * numKvHeads + kvHead) * numSplits + split) * ROWS + r;
+                if ((lane & 3) == 0) {
+                    partMax[state] = runMax[m][half];
+                    partSum[state] = runSum[m][half];
+                }
+                float* row = partAcc + state * HD;
+#pragma unroll
+                for (int f = 0; f < DFRAGS; f++) {
+                    *reinterpret_cast<float2*>(row + f * 8 + quadCol) = make_float2(acc[m][f][half * 2], acc[m][f][half * 2 + 1]);
+                }
+            }
         }
     }
 }
 
-#define PREFILL_ATTENTION_ENTRY(HD)                                                                              \
-    extern "C" __global__ void __launch_bounds__(PF_WARPS * 32, 2) prefill_attention_hd##HD(                      \
+// Merges the split states of prefill_attention_* into out (numTokens, numHeads, headDim) bf16. Row r of a
+// tile at position p reads splits [0, min(numSplits, p / splitKeys + 1)): those that start at or before p.
+// grid (numTiles, numKvHeads, rowsPerTile / 16), block 128: each block merges 16 rows of one tile and KV head.
+extern "C" __global__ void prefill_attention_reduce(
+        const float* __restrict__ partMax, const float* __restrict__ partSum, const float* __restrict__ partAcc,
+        const int* __restrict__ positions, const int* __restrict__ tiles, int numHeads, int numKvHeads, int headDim,
+        int rowsPerTile, int numSplits, int splitKeys, bf16* __restrict__ out) {
+    const int tile = blockIdx.x;
+    const int kvHead = blockIdx.y;
+    const int firstToken = tiles[tile * 4 + 1];
+    const int tileTokens = tiles[tile * 4 + 2];
+    const int group = numHeads / numKvHeads;
+    const int firstRow = blockIdx.z * 16;
+    const int numRows = min(16, tileTokens * group - firstRow);
+    const long stateBase = (long)(tile * numKvHeads + kvHead) * numSplits * rowsPerTile;
+    for (int e = threadIdx.x; e < numRows * headDim; e += blockDim.x) {
+        int r = firstRow + e / headDim;
+        int d = e % headDim;
+        int token = firstToken + r / group;
+        int n = min(numSplits, positions[token] / splitKeys + 1);
+        float m = -CUDART_INF_F;
+        for (int s = 0; s < n; s++) m = fmaxf(m, partMax[stateBase + (long)s * rowsPerTile + r]);
+        float sum = 0.0f, value = 0.0f;
+        for (int s = 0; s < n; s++) {
+            long state = stateBase + (long)s * rowsPerTile + r;
+            float c = exp2f(partMax[state] - m);  // max in log2 units; split 0 always holds key 0, so m is finite
+            sum += partSum[state] * c;
+            value += partAcc[state * headDim + d] * c;
+        }
+        out[((long)token * numHeads + kvHead * group + r % group) * headDim + d] = toBf16(value / sum);
+    }
+}
+
+// Entry points: prefill_attention_hd{HD} (the big tile) and prefill_attention_small_hd{HD} (64 rows, one m-tile
+// per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64). PrefillAttentionKernel.Config
+// mirrors WARPS, MT and KEYS.
+#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, MIN_BLOCKS)                                             \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
             const int* tiles, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2,    \
-            bf16* out) {                                                                                          \
-        prefillAttention<HD>(q, kCache, vCache, positions, blockTables, tiles, maxPagesPerSeq, pageSize,          \
-                             numHeads, numKvHeads, scaleLog2, out);                                               \
+            int splitTiles, bf16* out, float* partMax, float* partSum, float* partAcc) {                          \
+        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM>(q, kCache, vCache, positions, blockTables, tiles, maxPagesPerSeq,    \
+                                              pageSize, numHeads, numKvHeads, scaleLog2, splitTiles, out, partMax, \
+                                              partSum, partAcc);                                                   \
     }
 
-PREFILL_ATTENTION_ENTRY(32)
-PREFILL_ATTENTION_ENTRY(48)
-PREFILL_ATTENTION_ENTRY(64)
-PREFILL_ATTENTION_ENTRY(96)
-PREFILL_ATTENTION_ENTRY(128)
+// The big tiles: 128 rows as 4 warps × two m-tiles; Q through shared memory where registers run short
+// (head_dim 96, 128: 250 registers, no spills, two CTAs per SM), 32-key tiles at head_dim 128 for the same reason.
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, 2)
+// The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, 2)

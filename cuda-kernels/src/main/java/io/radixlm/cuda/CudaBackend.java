@@ -25,6 +25,11 @@ public final class CudaBackend implements Backend {
      * to the paged kernel + reduce, as before that kernel existed. Also off with -Dradixlm.prefillKernel=false.
      */
     static final boolean USE_PREFILL_KERNEL = !"false".equals(System.getProperty("radixlm.prefillKernel"));
+    /**
+     * The split over keys of the prefill kernel for few query tiles over many keys (a short chunk after a long
+     * cached prefix); -Dradixlm.prefillSplit=false keeps one CTA per (tile, KV head) whatever the keys.
+     */
+    static final boolean USE_PREFILL_SPLIT = !"false".equals(System.getProperty("radixlm.prefillSplit"));
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
     private static final long ACTIVATION_RESERVE_BYTES = 2L << 30;
     /**
@@ -62,6 +67,8 @@ public final class CudaBackend implements Backend {
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
     private OpTimeline timeline; // non-null only while profile() captures a step
+    private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
+    private int prefillMinSplitKeys = PrefillAttentionKernel.MIN_SPLIT_KEYS;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -238,6 +245,12 @@ public final class CudaBackend implements Backend {
      */
     public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
 
+    /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
+    public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
+
+    /** For tests on models of short contexts: the fewest keys per split (normally {@link PrefillAttentionKernel#MIN_SPLIT_KEYS}). */
+    void setPrefillMinSplitKeys(int keys) { this.prefillMinSplitKeys = keys; }
+
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
@@ -265,7 +278,12 @@ public final class CudaBackend implements Backend {
         ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
         StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
         metadata.upload(buffers);
-        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens());
+        PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
+                ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
+                        config.headDim(), device.multiprocessorCount(), buffers.prefillSplits.maxStates(),
+                        prefillMinSplitKeys)
+                : PrefillAttentionKernel.Split.NONE;
+        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit);
         return () -> enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
     }
 
@@ -311,10 +329,13 @@ public final class CudaBackend implements Backend {
 
     /**
      * Which attention kernels a step runs: prefill_attention over numPrefillTiles tiles (the rows of
-     * sequences with several new tokens), the paged kernel + reduce for the numDecodeTokens others.
+     * sequences with several new tokens, their keys split as prefillSplit says), the paged kernel + reduce for
+     * the numDecodeTokens others.
      */
-    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens) {
-        static AttentionSplit decodeOnly(int numTokens) { return new AttentionSplit(0, numTokens); }
+    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens, PrefillAttentionKernel.Split prefillSplit) {
+        static AttentionSplit decodeOnly(int numTokens) {
+            return new AttentionSplit(0, numTokens, PrefillAttentionKernel.Split.NONE);
+        }
     }
 
     /** The kernels of one step over the metadata already in the step buffers. */
@@ -370,7 +391,7 @@ public final class CudaBackend implements Backend {
             mark("attention_reduce");
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
-                split.numPrefillTiles(), numTokens, numSeqs, layout, b.attnOut);
+                split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         if (split.numPrefillTiles() > 0) mark("prefill_attention");
         cublas.linear(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
         mark("o_proj");

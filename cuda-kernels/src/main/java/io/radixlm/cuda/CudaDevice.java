@@ -4,6 +4,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
@@ -23,6 +24,7 @@ import static jcuda.driver.JCudaDriver.cuEventDestroy;
 import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
@@ -42,16 +44,23 @@ public final class CudaDevice implements AutoCloseable {
     /** CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / MINOR. */
     private static final int ATTR_CC_MAJOR = 75;
     private static final int ATTR_CC_MINOR = 76;
+    /** CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT. */
+    private static final int ATTR_SM_COUNT = 16;
+    /** Dynamic shared memory a kernel may take without opting in through cuFuncSetAttribute. */
+    private static final int DEFAULT_SHARED_BYTES = 48 << 10;
 
     private final String name;
     private final int computeCapability;
+    private final int multiprocessorCount;
     private final AddressableStream stream = new AddressableStream();
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, once raised past 48 KB
 
-    private CudaDevice(String name, int computeCapability, byte[] fatbin) {
+    private CudaDevice(String name, int computeCapability, int multiprocessorCount, byte[] fatbin) {
         this.name = name;
         this.computeCapability = computeCapability;
+        this.multiprocessorCount = multiprocessorCount;
         check(cuStreamCreate(stream, 0), "cuStreamCreate");
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
     }
@@ -91,6 +100,8 @@ public final class CudaDevice implements AutoCloseable {
         int[] minor = {0};
         check(cuDeviceGetAttribute(major, ATTR_CC_MAJOR, device), "cuDeviceGetAttribute");
         check(cuDeviceGetAttribute(minor, ATTR_CC_MINOR, device), "cuDeviceGetAttribute");
+        int[] sms = {0};
+        check(cuDeviceGetAttribute(sms, ATTR_SM_COUNT, device), "cuDeviceGetAttribute");
         byte[] nameBytes = new byte[256];
         check(cuDeviceGetName(nameBytes, nameBytes.length, device), "cuDeviceGetName");
         String name = new String(nameBytes).trim().replace("\0", "");
@@ -101,13 +112,16 @@ public final class CudaDevice implements AutoCloseable {
         CUcontext context = new CUcontext();
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        return new CudaDevice(name, major[0] * 10 + minor[0], fatbin);
+        return new CudaDevice(name, major[0] * 10 + minor[0], sms[0], fatbin);
     }
 
     public String name() { return name; }
 
     /** e.g. 90 for an H100/H200. */
     public int computeCapability() { return computeCapability; }
+
+    /** Streaming multiprocessors (132 on an H200): what a launch needs to fill the GPU. */
+    public int multiprocessorCount() { return multiprocessorCount; }
 
     public DeviceMemory allocate(long bytes) { return new DeviceMemory(bytes); }
 
@@ -122,6 +136,12 @@ public final class CudaDevice implements AutoCloseable {
     /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
     public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
         CUfunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        if (sharedBytes > sharedBytesAllowed.getOrDefault(kernel, DEFAULT_SHARED_BYTES)) {
+            // more than 48 KB of dynamic shared memory needs the kernel's opt-in, once per size
+            check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    sharedBytes), "cuFuncSetAttribute " + kernel);
+            sharedBytesAllowed.put(kernel, sharedBytes);
+        }
         check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                 sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
     }

@@ -8,25 +8,89 @@ import java.util.List;
  * prefill_attention_hd{32,48,64,96,128}: causal attention of the new tokens of sequences that bring
  * several at once (a prompt or a prefill chunk), tiled FlashAttention-2 style: one CTA per (tile of query
  * tokens of one sequence, KV head) streams that sequence's K/V pages once for all the tile's rows, on
- * the tensor cores. Unlike {@link PagedAttentionKernel} it needs no workspace and no reduce pass: it
- * writes out (numTokens, numHeads, headDim) bf16 directly, for the tokens its tiles name.
+ * the tensor cores, K/V double-buffered in dynamic shared memory. With one split it writes out
+ * (numTokens, numHeads, headDim) bf16 directly, for the tokens its tiles name. When a launch has few CTAs
+ * over many keys (a short chunk after a long cached prefix), {@link #split} spreads each tile's key tiles
+ * over several CTAs whose softmax states prefill_attention_reduce merges through a {@link PrefillWorkspace}.
  *
  * <p>Tiles come from {@link #tiles}: (numTiles, 4) ints {seq, firstToken, numTokens, 0}.
  */
 public final class PrefillAttentionKernel {
-    /** (token, head) rows per CTA: PF_WARPS · 16 in prefill_attention.cu. */
-    public static final int ROWS_PER_TILE = 64;
+    /** (token, head) rows per CTA of the big tiles: 4 warps × 2 m-tiles × 16 in prefill_attention.cu. */
+    public static final int ROWS_PER_TILE = 128;
+    /** Rows per CTA of the small tiles (prefill_attention_small_*: 4 warps × 1 m-tile), the size before the big tiles. */
+    public static final int SMALL_ROWS_PER_TILE = 64;
+    /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
+    public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
+    /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
+    static final int MIN_SPLIT_KEYS = 512;
     private static final int THREADS = 128;
     /** ints per entry of the tile list. */
     public static final int TILE_INTS = 4;
     private final CudaDevice device;
+    private final int rowsPerTile;
 
-    public PrefillAttentionKernel(CudaDevice device) { this.device = device; }
+    public PrefillAttentionKernel(CudaDevice device) { this(device, DEFAULT_ROWS_PER_TILE); }
 
-    /** Query tokens per tile: all query heads of a GQA group of each token share the tile's 64 rows. */
-    public static int tokensPerTile(int group) {
-        if (group < 1 || group > ROWS_PER_TILE) throw new IllegalArgumentException("bad GQA group " + group);
-        return ROWS_PER_TILE / group;
+    /** rowsPerTile: {@link #ROWS_PER_TILE} or {@link #SMALL_ROWS_PER_TILE}; the tiles must be made with the same. */
+    public PrefillAttentionKernel(CudaDevice device, int rowsPerTile) {
+        checkRows(rowsPerTile);
+        this.device = device;
+        this.rowsPerTile = rowsPerTile;
+    }
+
+    public int rowsPerTile() { return rowsPerTile; }
+
+    private static void checkRows(int rowsPerTile) {
+        if (rowsPerTile != ROWS_PER_TILE && rowsPerTile != SMALL_ROWS_PER_TILE) {
+            throw new IllegalArgumentException("prefill rows per tile must be " + ROWS_PER_TILE + " or "
+                    + SMALL_ROWS_PER_TILE + ", got " + rowsPerTile);
+        }
+    }
+
+    /**
+     * One kernel variant, as its PREFILL_ATTENTION_ENTRY line in prefill_attention.cu: 128-row tiles hold Q in
+     * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128.
+     */
+    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim) {
+        static Variant of(int headDim, int rowsPerTile) {
+            checkRows(rowsPerTile);
+            if (!PagedAttentionKernel.SUPPORTED_HEAD_DIMS.contains(headDim)) {
+                throw new IllegalArgumentException("prefill attention: unsupported head_dim " + headDim);
+            }
+            boolean big = rowsPerTile == ROWS_PER_TILE;
+            return new Variant((big ? "prefill_attention_hd" : "prefill_attention_small_hd") + headDim, rowsPerTile,
+                    big && headDim == 128 ? 32 : 64, big && headDim >= 96, headDim);
+        }
+
+        /** Two stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
+        int sharedBytes() {
+            int stride = headDim + 8;
+            return 2 * (4 * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
+        }
+    }
+
+    /**
+     * How a launch divides each tile's key tiles: numSplits CTAs per (tile, KV head), split z taking key tiles
+     * [z · splitTiles, (z + 1) · splitTiles) and the last one the rest. One split: the kernel writes out directly.
+     */
+    public record Split(int numSplits, int splitTiles) {
+        public static final Split NONE = new Split(1, 1);
+
+        public Split {
+            if (numSplits < 1 || splitTiles < 1) throw new IllegalArgumentException("bad split " + numSplits + " × " + splitTiles);
+        }
+    }
+
+    /** Query tokens per tile: all query heads of a GQA group of each token share the tile's rows. */
+    public static int tokensPerTile(int group, int rowsPerTile) {
+        if (group < 1 || group > rowsPerTile) throw new IllegalArgumentException("bad GQA group " + group);
+        return rowsPerTile / group;
+    }
+
+    /** As {@link #tiles(int[], int[], int, int, int)} with {@link #DEFAULT_ROWS_PER_TILE}. */
+    public static int[] tiles(int[] queryStarts, int[] positions, int group, int minQueryLength) {
+        return tiles(queryStarts, positions, group, minQueryLength, DEFAULT_ROWS_PER_TILE);
     }
 
     /**
@@ -37,8 +101,8 @@ public final class PrefillAttentionKernel {
      * @param positions   (numTokens) absolute positions; ascending within a sequence
      * @return (numTiles, TILE_INTS) flattened
      */
-    public static int[] tiles(int[] queryStarts, int[] positions, int group, int minQueryLength) {
-        int perTile = tokensPerTile(group);
+    public static int[] tiles(int[] queryStarts, int[] positions, int group, int minQueryLength, int rowsPerTile) {
+        int perTile = tokensPerTile(group, rowsPerTile);
         List<int[]> tiles = new ArrayList<>();
         for (int s = 0; s + 1 < queryStarts.length; s++) {
             int end = queryStarts[s + 1];
@@ -54,18 +118,54 @@ public final class PrefillAttentionKernel {
     }
 
     /**
-     * Enqueues the kernel for numTiles tiles (already in the tiles buffer).
+     * The split over keys for these tiles: none when the (tile, KV head) CTAs already fill the GPU's numSms
+     * multiprocessors or the keys are few; else enough splits of at least minSplitKeys keys (normally
+     * {@link #MIN_SPLIT_KEYS}) for about two CTAs per multiprocessor, within maxStates workspace states.
+     *
+     * @param tiles     (numTiles, TILE_INTS) from {@link #tiles}
+     * @param positions (numTokens) as given to {@link #tiles}
+     */
+    public Split split(int[] tiles, int[] positions, int numKvHeads, int headDim, int numSms, int maxStates,
+                       int minSplitKeys) {
+        int numCtas = tiles.length / TILE_INTS * numKvHeads;
+        if (numCtas == 0 || numCtas >= numSms) return Split.NONE;
+        int keysPerTile = Variant.of(headDim, rowsPerTile).keysPerTile();
+        int maxKeyTiles = 0;
+        for (int i = 0; i < tiles.length; i += TILE_INTS) {
+            int numKeys = positions[tiles[i + 1] + tiles[i + 2] - 1] + 1;
+            maxKeyTiles = Math.max(maxKeyTiles, (numKeys + keysPerTile - 1) / keysPerTile);
+        }
+        int minSplitTiles = Math.max(1, (minSplitKeys + keysPerTile - 1) / keysPerTile);
+        int numSplits = Math.min((2 * numSms + numCtas - 1) / numCtas, maxKeyTiles / minSplitTiles);
+        numSplits = Math.min(numSplits, maxStates / (numCtas * rowsPerTile));
+        if (numSplits <= 1) return Split.NONE;
+        int splitTiles = (maxKeyTiles + numSplits - 1) / numSplits;
+        return new Split((maxKeyTiles + splitTiles - 1) / splitTiles, splitTiles);
+    }
+
+    /** As {@link #launch(DeviceMemory, DeviceMemory, DeviceMemory, DeviceMemory, DeviceMemory, DeviceMemory, int, int, int, PagedAttentionKernel.Layout, Split, PrefillWorkspace, DeviceMemory)} without a split. */
+    public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                       DeviceMemory blockTables, DeviceMemory tiles, int numTiles, int numTokens, int numSeqs,
+                       PagedAttentionKernel.Layout layout, DeviceMemory out) {
+        launch(q, kCache, vCache, positions, blockTables, tiles, numTiles, numTokens, numSeqs, layout, Split.NONE, null, out);
+    }
+
+    /**
+     * Enqueues the kernel for numTiles tiles (already in the tiles buffer, made with this kernel's rows per
+     * tile) and, with more than one split, prefill_attention_reduce after it.
      *
      * @param q           (numTokens, numHeads, headDim) f32 after RoPE
      * @param kCache      (numPages · pageSize, numKvHeads, headDim) bf16, the new tokens' K/V already written
      * @param positions   (numTokens) int
      * @param blockTables (numSeqs, maxPagesPerSeq) int
      * @param tiles       (numTiles, TILE_INTS) int from {@link #tiles}
+     * @param split       from {@link #split}, or {@link Split#NONE}
+     * @param workspace   the split states; may be null with {@link Split#NONE}
      * @param out         (numTokens, numHeads, headDim) bf16; rows of tokens outside the tiles are left alone
      */
     public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                        DeviceMemory blockTables, DeviceMemory tiles, int numTiles, int numTokens, int numSeqs,
-                       PagedAttentionKernel.Layout layout, DeviceMemory out) {
+                       PagedAttentionKernel.Layout layout, Split split, PrefillWorkspace workspace, DeviceMemory out) {
         if (numTiles <= 0) return;
         q.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 4, "prefill attention q");
         long cacheElements = (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim();
@@ -75,12 +175,30 @@ public final class PrefillAttentionKernel {
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
         tiles.requireElements((long) numTiles * TILE_INTS, 4, "prefill tiles");
         out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "prefill attention out");
+        boolean splits = split.numSplits() > 1;
+        if (splits) checkWorkspace(workspace, (long) numTiles * layout.numKvHeads() * split.numSplits() * rowsPerTile, layout);
+        Variant variant = Variant.of(layout.headDim(), rowsPerTile);
         // scores go to exp2 directly: 1/sqrt(d) and log2(e) in one factor
         float scaleLog2 = (float) (1.0 / Math.sqrt(layout.headDim()) / Math.log(2.0));
-        device.launch("prefill_attention_hd" + layout.headDim(), Dim3.of(numTiles, layout.numKvHeads()),
-                Dim3.of(THREADS), 0,
+        device.launch(variant.name(), new Dim3(numTiles, layout.numKvHeads(), split.numSplits()), Dim3.of(THREADS),
+                variant.sharedBytes(),
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(blockTables).ptr(tiles)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
-                        .i32(layout.numKvHeads()).f32(scaleLog2).ptr(out));
+                        .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).ptr(out)
+                        .ptr(splits ? workspace.partMax().address() : 0).ptr(splits ? workspace.partSum().address() : 0)
+                        .ptr(splits ? workspace.partAcc().address() : 0));
+        if (!splits) return;
+        device.launch("prefill_attention_reduce", new Dim3(numTiles, layout.numKvHeads(), rowsPerTile / 16), Dim3.of(128), 0,
+                new KernelArgs().ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
+                        .ptr(positions).ptr(tiles).i32(layout.numHeads()).i32(layout.numKvHeads()).i32(layout.headDim())
+                        .i32(rowsPerTile).i32(split.numSplits()).i32(split.splitTiles() * variant.keysPerTile()).ptr(out));
+    }
+
+    private static void checkWorkspace(PrefillWorkspace workspace, long states, PagedAttentionKernel.Layout layout) {
+        if (workspace == null) throw new IllegalArgumentException("a split prefill launch needs a workspace");
+        if (workspace.headDim() != layout.headDim() || states > workspace.maxStates()) {
+            throw new IllegalArgumentException("prefill workspace of " + workspace.maxStates() + " states × head_dim "
+                    + workspace.headDim() + " too small for " + states + " × " + layout.headDim());
+        }
     }
 }

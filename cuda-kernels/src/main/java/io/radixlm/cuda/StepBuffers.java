@@ -38,6 +38,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory sampled;     // (maxRows) int
     final DeviceMemory argmaxScratch; // (maxRows, ArgmaxKernel.MAX_CHUNKS) partial maxima
     final AttentionWorkspace attention;
+    final PrefillWorkspace prefillSplits; // split states of prefill_attention over keys (few tiles, long prefixes)
 
     StepBuffers(CudaDevice device, ModelConfig c, int maxTokens, int maxRows, int maxSeqs, int maxPagesPerSeq,
                 int maxContext) {
@@ -68,6 +69,7 @@ final class StepBuffers implements AutoCloseable {
         argmaxScratch = device.allocate(ArgmaxKernel.scratchBytes(maxRows));
         attention = AttentionWorkspace.allocate(device, maxTokens, c.numHeads(), c.headDim(),
                 splitSize(maxTokens, c, maxContext), maxContext);
+        prefillSplits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, c.headDim());
     }
 
     /** Keys per split: small for few query tokens (decode needs the parallelism), larger to bound the workspace. */
@@ -89,5 +91,6 @@ final class StepBuffers implements AutoCloseable {
             m.close();
         }
         attention.close();
+        prefillSplits.close();
     }
 }

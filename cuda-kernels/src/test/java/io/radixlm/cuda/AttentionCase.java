@@ -138,28 +138,55 @@ final class AttentionCase {
      * new tokens, the paged kernel + reduce (skipping those rows) for the others.
      */
     float[] runPrefill(CudaDevice device, int splitSize, int minPrefillLength) {
-        int[] tiles = PrefillAttentionKernel.tiles(queryStarts, positions, numHeads / numKvHeads, minPrefillLength);
+        return runPrefill(device, splitSize, minPrefillLength, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Split.NONE);
+    }
+
+    /** The tiles of the prefill kernel with rowsPerTile rows, as {@link #runPrefill(CudaDevice, int, int, int, PrefillAttentionKernel.Split)} makes them. */
+    int[] tiles(int minPrefillLength, int rowsPerTile) {
+        return PrefillAttentionKernel.tiles(queryStarts, positions, numHeads / numKvHeads, minPrefillLength, rowsPerTile);
+    }
+
+    /**
+     * As above with rowsPerTile rows per prefill tile and the prefill keys split as keySplit says (null: as
+     * CudaBackend splits them on this device); the split workspace starts poisoned too.
+     */
+    float[] runPrefill(CudaDevice device, int splitSize, int minPrefillLength, int rowsPerTile,
+                       PrefillAttentionKernel.Split keySplit) {
+        int[] tiles = tiles(minPrefillLength, rowsPerTile);
         int numTiles = tiles.length / PrefillAttentionKernel.TILE_INTS;
         int[] skip = new int[numTokens];
         for (int i = 0; i < tiles.length; i += PrefillAttentionKernel.TILE_INTS) {
             for (int t = tiles[i + 1]; t < tiles[i + 1] + tiles[i + 2]; t++) skip[t]++;
         }
         for (int flag : skip) if (flag > 1) throw new AssertionError("a token in two tiles");
+        var prefill = new PrefillAttentionKernel(device, rowsPerTile);
+        PrefillAttentionKernel.Split split = keySplit != null ? keySplit
+                : prefill.split(tiles, positions, numKvHeads, headDim, device.multiprocessorCount(), PrefillWorkspace.MAX_STATES,
+                        PrefillAttentionKernel.MIN_SPLIT_KEYS);
+        lastSplit = split;
         try (Inputs in = new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
              DeviceMemory skipGpu = upload(device, skip);
              AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+             PrefillWorkspace splits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, headDim);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
+            splits.partMax().fill((byte) 0xFF);
+            splits.partSum().fill((byte) 0xFF);
+            splits.partAcc().fill((byte) 0xFF);
             if (numTiles < numTokens) {
                 new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
                         numTokens, seqs.size(), layout(), workspace, skipGpu);
                 new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens, skipGpu);
             }
-            new PrefillAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles,
-                    numTokens, seqs.size(), layout(), out);
+            prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles, numTokens, seqs.size(), layout(),
+                    split, splits, out);
             return downloadBf16(out, numTokens * numHeads * headDim);
         }
     }
+
+    /** The split the latest runPrefill used (to report, and to check that a case meant to split did). */
+    PrefillAttentionKernel.Split lastSplit;
 
     private static void poison(AttentionWorkspace workspace) {
         workspace.partMax().fill((byte) 0xFF);

@@ -90,4 +90,48 @@ class PrefillAttentionGpuTest {
         assertArrayEquals(Arrays.copyOfRange(coldOut, prefix * rowWidth, length * rowWidth), hitOut);
         assertClose(hitOut, hit.reference(), "prefix hit of " + prefix);
     }
+
+    @ParameterizedTest(name = "prefix of 8100 + {4} new tokens, heads {0}/{1}, head_dim {2}, page {3}")
+    @CsvSource({"8, 8, 64, 16, 64", "16, 4, 128, 16, 64", "32, 8, 128, 7, 33", "16, 2, 128, 16, 1", "8, 1, 32, 7, 17",
+            "12, 3, 96, 16, 64", "6, 6, 48, 7, 5", "8, 2, 64, 16, 2", "4, 4, 128, 7, 1", "16, 4, 32, 16, 48"})
+    void fewNewTokensAfterALongCachedPrefixSplitOverKeys(int numHeads, int numKvHeads, int headDim, int pageSize, int newTokens) {
+        CudaDevice device = device();
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize,
+                List.of(new Seq(8100 + newTokens, newTokens)));
+        String what = "prefix 8100 + " + newTokens + ", " + numHeads + "/" + numKvHeads + "/" + headDim + ", page " + pageSize;
+        double[] reference = c.reference();
+        // minPrefillLength 1: even a single new token goes through the tiled kernel, as a split
+        float[] split = c.runPrefill(device, 256, 1, PrefillAttentionKernel.ROWS_PER_TILE, null);
+        assertTrue(c.lastSplit.numSplits() > 1, what + ": expected a split over keys, got " + c.lastSplit);
+        assertClose(split, reference, what + ", " + c.lastSplit);
+        float[] whole = c.runPrefill(device, 256, 1, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Split.NONE);
+        assertClose(whole, reference, what + ", no split");
+    }
+
+    @ParameterizedTest(name = "{0} splits of {1} key tiles, heads {2}/{3}, head_dim {4}, page {5}, rows {6}")
+    @CsvSource({"2, 1, 16, 4, 128, 16, 128", "3, 2, 8, 8, 64, 7, 128", "5, 1, 16, 2, 128, 16, 128",
+            "2, 7, 12, 3, 96, 16, 128", "4, 3, 6, 6, 48, 7, 128", "8, 1, 4, 2, 32, 16, 128", "3, 2, 16, 4, 128, 7, 64",
+            "2, 4, 8, 1, 64, 16, 64"})
+    void severalSequencesWithForcedSplitsMatchTheReference(int numSplits, int splitTiles, int numHeads, int numKvHeads,
+                                                           int headDim, int pageSize, int rows) {
+        CudaDevice device = device();
+        // sequences whose tiles end before, inside and past the splits (the last split takes the rest), decodes
+        // beside them (paged kernel), rows of one tile in different splits, and a context of 1
+        List<Seq> seqs = List.of(new Seq(1, 1), new Seq(1000, 64), new Seq(300, 17), new Seq(500, 1), new Seq(40, 40),
+                new Seq(7, 7), new Seq(2100, 3), new Seq(65, 2), new Seq(129, 129));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, seqs);
+        var split = new PrefillAttentionKernel.Split(numSplits, splitTiles);
+        assertClose(c.runPrefill(device, 256, 2, rows, split), c.reference(),
+                split + ", " + numHeads + "/" + numKvHeads + "/" + headDim + ", page " + pageSize + ", rows " + rows);
+    }
+
+    @ParameterizedTest(name = "small tiles, heads {0}/{1}, head_dim {2}, page {3}")
+    @CsvSource({"8, 8, 64, 16", "16, 4, 128, 7", "8, 1, 32, 16", "12, 3, 96, 7", "6, 6, 48, 16", "16, 2, 128, 16"})
+    void smallTilesMatchTheReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
+        CudaDevice device = device();
+        List<Seq> seqs = List.of(new Seq(1, 1), new Seq(17, 17), new Seq(300, 300), new Seq(1064, 40), new Seq(33, 1));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, seqs);
+        assertClose(c.runPrefill(device, 256, 1, PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Split.NONE),
+                c.reference(), "small tiles, " + numHeads + "/" + numKvHeads + "/" + headDim + ", page " + pageSize);
+    }
 }

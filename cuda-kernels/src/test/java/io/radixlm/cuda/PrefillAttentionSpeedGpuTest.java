@@ -62,6 +62,42 @@ class PrefillAttentionSpeedGpuTest {
         }
     }
 
+    @Test
+    void bigAndSmallTilesAt8kAndAPrefixHitWithAndWithoutTheSplit() {
+        CudaDevice device = device();
+        AttentionCase cold = new AttentionCase(new Random(2), HEADS, KV_HEADS, HEAD_DIM, PAGE_SIZE, List.of(new Seq(N, N)));
+        double flops = 4.0 * N * N * HEAD_DIM * HEADS / 2;
+        for (int rows : new int[] {PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.ROWS_PER_TILE}) {
+            float ms = time(device, cold, rows, PrefillAttentionKernel.Split.NONE);
+            System.err.printf("[gpu-test] causal prefill attention 8k, %d rows per tile: %.3f ms (%.1f TFLOP/s)%n",
+                    rows, ms, flops / ms / 1e9);
+        }
+        // 64 new tokens after 8128 cached ones: 2 tiles × 8 KV heads without the split
+        AttentionCase hit = new AttentionCase(new Random(3), HEADS, KV_HEADS, HEAD_DIM, PAGE_SIZE, List.of(new Seq(N, 64)));
+        var kernel = new PrefillAttentionKernel(device);
+        var split = kernel.split(hit.tiles(2, PrefillAttentionKernel.ROWS_PER_TILE), hit.positions, KV_HEADS, HEAD_DIM,
+                device.multiprocessorCount(), PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS);
+        float whole = time(device, hit, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Split.NONE);
+        float splitMs = time(device, hit, PrefillAttentionKernel.ROWS_PER_TILE, split);
+        double kvBytes = 2.0 * N * KV_HEADS * HEAD_DIM * 2;
+        System.err.printf("[gpu-test] 64 tokens after an 8128-token prefix: no split %.1f µs, %s %.1f µs (%.0f%% of 4.23 TB/s on K/V)%n",
+                whole * 1e3, split, splitMs * 1e3, 100 * kvBytes / (splitMs * 1e-3) / 4.23e12);
+        assertTrue(whole > 0 && splitMs > 0);
+    }
+
+    /** Median ms of the prefill kernel (and reduce) alone over c's tiles, inputs on the device. */
+    private static float time(CudaDevice device, AttentionCase c, int rows, PrefillAttentionKernel.Split split) {
+        int[] tiles = c.tiles(2, rows);
+        int numTiles = tiles.length / PrefillAttentionKernel.TILE_INTS;
+        var kernel = new PrefillAttentionKernel(device, rows);
+        try (AttentionCase.Inputs in = c.new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
+             PrefillWorkspace splits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, HEAD_DIM);
+             DeviceMemory out = uploadBf16(device, new float[c.numTokens * HEADS * HEAD_DIM])) {
+            return median(device, () -> kernel.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles,
+                    c.numTokens, 1, c.layout(), split, splits, out));
+        }
+    }
+
     private static float median(CudaDevice device, Runnable body) {
         for (int i = 0; i < 3; i++) body.run();
         device.synchronize();

@@ -56,6 +56,57 @@ class PrefillKernelBackendGpuTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("models")
+    void fewTokensAfterALongPrefixSplitOverKeysAndMatchTheCpuBackend(String model) {
+        GpuTestSupport.device();
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(300).ids();
+        // 480 cached tokens, then 20 new ones: with splits of at least 64 keys the golden models' few KV heads split
+        ForwardBatch prefix = singleSequence(ids, 0, 480);
+        ForwardBatch step = singleSequence(ids, 480, 20);
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CpuBackend cpu = new CpuBackend(config, weights)) {
+            cpu.allocateKvCache(64, PAGE_SIZE);
+            cpu.forward(prefix);
+            float[] expected = cpu.forward(step);
+            float[][] gpu = new float[2][];
+            for (int on = 0; on < 2; on++) {
+                try (CudaBackend backend = new CudaBackend(config, weights, 0.9)) {
+                    backend.setPrefillSplitEnabled(on == 1);
+                    backend.setPrefillMinSplitKeys(64);
+                    backend.allocateKvCache(64, PAGE_SIZE);
+                    backend.forward(prefix);
+                    gpu[on] = backend.forward(step);
+                }
+            }
+            double errorOn = Golden.relativeError(gpu[1], expected);
+            double errorOff = Golden.relativeError(gpu[0], expected);
+            System.err.printf("[gpu-test] %s 20 tokens after a 480-token prefix vs CPU: split on %.2e, off %.2e, on vs off %.2e%n",
+                    model, errorOn, errorOff, Golden.relativeError(gpu[1], gpu[0]));
+            assertTrue(errorOn <= BF16_LOGITS_TOLERANCE, "with the split: relative error " + errorOn);
+            assertTrue(errorOff <= BF16_LOGITS_TOLERANCE, "without the split: relative error " + errorOff);
+        }
+    }
+
+    /** One sequence (pages 0, 1, ...) bringing tokens [from, from + count), every new token's logits back. */
+    private static ForwardBatch singleSequence(int[] ids, int from, int count) {
+        int length = from + count;
+        int[] table = new int[(length + PAGE_SIZE - 1) / PAGE_SIZE];
+        for (int p = 0; p < table.length; p++) table[p] = p;
+        int[] tokens = new int[count];
+        int[] positions = new int[count];
+        int[] rows = new int[count];
+        for (int i = 0; i < count; i++) {
+            positions[i] = from + i;
+            tokens[i] = ids[positions[i] % ids.length];
+            rows[i] = i;
+        }
+        return new ForwardBatch(tokens, positions, positions.clone(), new int[] {0, count}, new int[] {length},
+                new int[][] {table}, rows);
+    }
+
     private static float[] runOnGpu(ModelConfig config, SafetensorsWeights weights, int[] ids, boolean prefillKernel) {
         try (CudaBackend gpu = new CudaBackend(config, weights, 0.9)) {
             gpu.setPrefillKernelEnabled(prefillKernel);

@@ -56,4 +56,26 @@ class PrefillTilesTest {
         assertEquals(0, off.numPrefillTiles());
         assertEquals(5, off.numDecodeTokens());
     }
+
+    @Test
+    void aFewTilesOverALongPrefixSplitTheirKeysAndManyTilesDoNot() {
+        var kernel = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE);
+        int[] positions = new int[64];
+        for (int t = 0; t < 64; t++) positions[t] = 8128 + t;
+        int[] tiles = PrefillAttentionKernel.tiles(new int[] {0, 64}, positions, 4, 2, PrefillAttentionKernel.ROWS_PER_TILE);
+        assertEquals(2, tiles.length / PrefillAttentionKernel.TILE_INTS);
+        // 8192 keys in 32-key tiles at head_dim 128: 256 key tiles; 16 CTAs want about 264 / 16 → 17 splits
+        PrefillAttentionKernel.Split split = kernel.split(tiles, positions, 8, 128, 132, PrefillWorkspace.MAX_STATES,
+                PrefillAttentionKernel.MIN_SPLIT_KEYS);
+        assertTrue(split.numSplits() > 1 && split.numSplits() * split.splitTiles() >= 256, split.toString());
+        assertTrue(split.splitTiles() * 32 >= PrefillAttentionKernel.MIN_SPLIT_KEYS, split.toString());
+        assertTrue(16L * split.numSplits() * PrefillAttentionKernel.ROWS_PER_TILE <= PrefillWorkspace.MAX_STATES);
+        // the same tiles with 132 KV heads fill the GPU already; and few keys never split
+        assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, positions, 66, 128, 132,
+                PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
+        int[] shortPositions = new int[64];
+        for (int t = 0; t < 64; t++) shortPositions[t] = 900 + t;
+        assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, shortPositions, 8, 128, 132,
+                PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
+    }
 }
