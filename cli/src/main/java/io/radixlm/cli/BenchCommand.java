@@ -22,6 +22,7 @@ import java.util.concurrent.Callable;
                 "Items: 1 decode at batch 1 (tokens/s, % of the bandwidth roofline); 2 decode at batch 16/64/256, "
                         + "context 1k/8k; 3 the decode attention kernel alone; 4 prefill of 512/2k/8k tokens (MFU); "
                         + "5 prefix cache: TTFT cold vs hit, agent trace; 6 nano-vllm's throughput workload; "
+                        + "7 (not in the default) the decode linears alone, GEMV kernel vs cuBLAS at 1 and 8 rows; "
                         + "8 (not in the default) GPU time per op of one decode step, one prefill and one prefix-hit step.",
                 "Exit code 0: ran (failed cases are listed in the report); 2: no usable GPU or bad options."})
 final class BenchCommand implements Callable<Integer> {

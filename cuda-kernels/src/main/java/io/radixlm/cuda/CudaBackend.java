@@ -13,10 +13,11 @@ import java.util.Map;
 
 /**
  * The forward pass on an NVIDIA GPU: bf16 weights and KV pages, float32 accumulation. The same steps
- * as the CPU reference ({@code CpuBackend}), one kernel (or cuBLAS GEMM) each: embedding; per layer
- * fused residual+RMSNorm, the q/k/v GEMM, RoPE + q/k norm + K/V page write, paged attention + reduce,
- * the o GEMM, fused residual+RMSNorm, the gate/up GEMM, SwiGLU, the down GEMM; then the final norm of
- * the logit rows only and the LM head GEMM. Everything is enqueued on one stream; only the logits (or,
+ * as the CPU reference ({@code CpuBackend}), one kernel each: embedding; per layer fused residual+RMSNorm,
+ * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
+ * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
+ * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for up to 8 rows (decode),
+ * a cuBLAS GEMM otherwise. Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
@@ -42,6 +43,7 @@ public final class CudaBackend implements Backend {
     private final ModelConfig config;
     private final CudaDevice device;
     private final Cublas cublas;
+    private final Linear linear; // GEMV kernel for decode-sized products, cuBLAS otherwise
     private final CudaWeights weights;
     private final double gpuMemoryFraction;
     private final float eps;
@@ -106,6 +108,7 @@ public final class CudaBackend implements Backend {
             device.close(); // e.g. no cuBLAS: "auto" then falls back to the CPU without a stray context
             throw e;
         }
+        this.linear = new Linear(device, cublas);
         this.weights = weightsOnDevice.apply(device); // an upload validates every tensor before allocating
         double[] inv = config.rope().inverseFrequencies(config.headDim());
         float[] invAsFloat = new float[inv.length];
@@ -362,7 +365,7 @@ public final class CudaBackend implements Backend {
         gatherRows.launch(b.normed, b.logitRows, b.rowsNormed, numTokens, numRows, hidden);
         mark("gather_rows");
         emitBf16(trace, "final_norm", b.rowsNormed, numRows, hidden);
-        cublas.linear(b.rowsNormed, weights.lmHead(), b.logits, numRows, hidden, config.vocabSize());
+        linear.apply(b.rowsNormed, weights.lmHead(), b.logits, numRows, hidden, config.vocabSize());
         mark("lm_head");
         emit(trace, "logits", b.logits, numRows, config.vocabSize());
         argmax.launch(b.logits, b.sampled, b.argmaxScratch, numRows, config.vocabSize());
@@ -373,7 +376,7 @@ public final class CudaBackend implements Backend {
     private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split) {
         StepBuffers b = buffers;
         int qkvWidth = config.qDim() + 2 * config.kvDim();
-        cublas.linear(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
+        linear.apply(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
         mark("qkv_proj");
         rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
                 b.q, kCache.get(l), vCache.get(l), numTokens,
@@ -393,7 +396,7 @@ public final class CudaBackend implements Backend {
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         if (split.numPrefillTiles() > 0) mark("prefill_attention");
-        cublas.linear(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
+        linear.apply(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
         mark("o_proj");
         if (layer.oBias() != null) {
             biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
@@ -405,11 +408,11 @@ public final class CudaBackend implements Backend {
     private void mlpBlock(CudaWeights.Layer layer, int numTokens) {
         StepBuffers b = buffers;
         int intermediate = config.intermediateSize();
-        cublas.linear(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
+        linear.apply(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
         mark("gate_up_proj");
         swiglu.launch(b.gateUp, b.act, numTokens, intermediate);
         mark("swiglu");
-        cublas.linear(b.act, layer.down(), b.proj, numTokens, intermediate, config.hiddenSize());
+        linear.apply(b.act, layer.down(), b.proj, numTokens, intermediate, config.hiddenSize());
         mark("down_proj");
     }
 

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.radixlm.cuda.CudaBackend;
+import io.radixlm.cuda.Cublas;
 import io.radixlm.cuda.CudaDevice;
 import io.radixlm.engine.LlmEngine;
 import io.radixlm.model.ModelConfig;
@@ -20,6 +21,7 @@ import java.util.function.Supplier;
  * 1 decode at batch 1 per shape; 2 decode at batch 16/64/256 × context 1k/8k (Llama-3.2-1B shape);
  * 3 the decode attention kernels alone; 4 prefill of 512, 2k, 8k tokens; 5 prefix cache TTFT cold vs hit
  * (8B and 1B shapes) and an agent trace (1B shape), through the engine; 6 nano-vllm's throughput workload (Qwen3-0.6B shape);
+ * 7 (on request) the linear layers of a decode step alone, GEMV kernel vs cuBLAS, at 1 and 8 rows (every shape);
  * 8 (on request) the GPU time of each op of a decode step, a prefill and a prefix-hit step.
  * Every case is guarded: one that fails is reported and the rest go on; once maxSeconds have passed the
  * remaining cases are skipped and listed.
@@ -55,6 +57,7 @@ public final class BenchRunner {
                 runner.recordError("ceilings", "copy bandwidth and GEMM rate", e.toString());
             }
             if (options.items().contains(3)) runner.attention(device);
+            if (options.items().contains(7)) runner.linear(device);
         }
         if (options.items().contains(1)) runner.decodeBatch1();
         if (options.items().contains(4)) runner.prefill();
@@ -124,6 +127,20 @@ public final class BenchRunner {
                 String label = shape + ", batch " + bc[0] + ", context " + bc[1];
                 guard("decode_attention", label, () -> List.of(
                         AttentionBench.run(device, shape, ModelShapes.byName(shape), bc[0], bc[1], ceilings)));
+            }
+        }
+    }
+
+    private void linear(CudaDevice device) {
+        int reps = options.quick() ? 5 : 20;
+        try (Cublas cublas = new Cublas(device)) {
+            for (String shape : List.of(ModelShapes.LLAMA_8B, ModelShapes.LLAMA_1B, ModelShapes.QWEN3_06B)) {
+                for (LinearBench.Shape linear : LinearBench.linears(ModelShapes.byName(shape))) {
+                    for (int rows : new int[] {1, 8}) {
+                        String label = shape + " " + linear.name() + ", rows " + rows;
+                        guard("linear", label, () -> List.of(LinearBench.run(device, cublas, shape, linear, rows, reps, ceilings)));
+                    }
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 package io.radixlm.cuda.bench;
 
 import io.radixlm.cuda.CudaBackend;
+import io.radixlm.cuda.Cublas;
 import io.radixlm.cuda.CudaDevice;
 import io.radixlm.cuda.CudaUnavailableException;
 import io.radixlm.engine.LlmEngine;
@@ -54,6 +55,19 @@ class BenchHarnessGpuTest {
             Measurement m = AttentionBench.run(device, "tiny", TINY, 2, 1024, ceilings);
             double fraction = m.json().get("bandwidth_fraction").asDouble();
             assertTrue(fraction > 0 && fraction < 1.5, m.summary()); // small inputs may sit in L2
+        }
+    }
+
+    @Test
+    void linearItemTimesBothPathsOnATinyShape() {
+        Ceilings ceilings = ceilings();
+        try (CudaDevice device = CudaDevice.open(); Cublas cublas = new Cublas(device)) {
+            for (int rows : new int[] {1, 8}) {
+                Measurement m = LinearBench.run(device, cublas, "tiny", new LinearBench.Shape("o", 256, 1000), rows, 3, ceilings);
+                assertTrue(m.json().get("gemv_kernel_used").asBoolean(), m.summary());
+                assertTrue(m.json().get("us_gemv").asDouble() > 0 && m.json().get("us_cublas").asDouble() > 0, m.summary());
+                assertTrue(m.json().get("rel_diff_vs_cublas").asDouble() < 1e-4, m.summary()); // both accumulate in f32
+            }
         }
     }
 

@@ -1,0 +1,43 @@
+package io.radixlm.cuda;
+
+/**
+ * Every linear layer of the forward pass, y (rows, outFeatures) f32 = x (rows, inFeatures) bf16 ·
+ * w (outFeatures, inFeatures) bf16 ᵀ: the GEMV kernel for the few rows of a decode step (bandwidth-bound:
+ * the weights are read once), cuBLAS for everything else (prefill, large batches) and for shapes the GEMV
+ * kernel does not take. Both run on the device's stream without allocating, so either can be captured
+ * into a CUDA graph.
+ */
+public final class Linear {
+    /**
+     * The GEMV path's switch: -Dradixlm.gemv=false sends every linear to cuBLAS, as before the kernel
+     * existed, so that both can be compared on the same GPU in one run.
+     */
+    public static final boolean USE_GEMV = !"false".equals(System.getProperty("radixlm.gemv"));
+
+    private final Cublas cublas;
+    private final GemvKernel gemv;
+    private final boolean gemvEnabled;
+
+    /** Uses the GEMV kernel where it applies unless -Dradixlm.gemv=false. */
+    public Linear(CudaDevice device, Cublas cublas) { this(device, cublas, USE_GEMV); }
+
+    /** @param gemvEnabled false: every product goes to cuBLAS */
+    public Linear(CudaDevice device, Cublas cublas, boolean gemvEnabled) {
+        this.cublas = cublas;
+        this.gemv = new GemvKernel(device);
+        this.gemvEnabled = gemvEnabled;
+    }
+
+    /** True when a product of this many rows (and these buffers) runs on the GEMV kernel rather than cuBLAS. */
+    public boolean usesGemv(DeviceMemory x, DeviceMemory w, int rows, int inFeatures) {
+        return gemvEnabled && GemvKernel.supports(rows, inFeatures, x.address(), w.address());
+    }
+
+    public void apply(DeviceMemory x, DeviceMemory w, DeviceMemory y, int rows, int inFeatures, int outFeatures) {
+        if (usesGemv(x, w, rows, inFeatures)) {
+            gemv.launch(x, w, y, rows, inFeatures, outFeatures);
+        } else {
+            cublas.linear(x, w, y, rows, inFeatures, outFeatures);
+        }
+    }
+}
