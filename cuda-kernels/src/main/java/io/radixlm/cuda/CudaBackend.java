@@ -292,9 +292,9 @@ public final class CudaBackend implements Backend {
         if (split.numDecodeTokens() > 0) {
             // with prefill tiles in the step, their tokens are skipped here (and written below)
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
-            attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
+            var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
                     numTokens, numSeqs, layout, b.attention, skip);
-            attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens, skip);
+            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, b.attnOut);

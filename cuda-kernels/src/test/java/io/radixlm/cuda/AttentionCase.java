@@ -120,17 +120,38 @@ final class AttentionCase {
 
     int maxContext() { return seqs.stream().mapToInt(Seq::contextLength).max().orElseThrow(); }
 
-    /** The paged kernel + reduce for every token; the output (numTokens, numHeads, headDim). */
-    float[] runPaged(CudaDevice device, int splitSize) {
-        try (Inputs in = new Inputs(device);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+    /**
+     * The paged kernel of the given variant + reduce for every token; the output (numTokens, numHeads, headDim).
+     * splitSize: the V1 kernel's; the streaming kernel picks its split count from the GPU's size.
+     */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize) {
+        return runPaged(device, variant, splitSize, 0);
+    }
+
+    /** As above; forcedSplits > 0 runs the streaming kernel with exactly that many splits per token. */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize, int forcedSplits) {
+        try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
-            new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
-                    numTokens, seqs.size(), layout(), workspace);
-            new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens);
+            var kernel = new PagedAttentionKernel(device, variant);
+            PagedAttentionKernel.Splits splits = forcedSplits > 0
+                    ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
+                            workspace, null, forcedSplits)
+                    : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
+                            layout(), workspace);
+            new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens);
             return downloadBf16(out, numTokens * numHeads * headDim);
         }
+    }
+
+    /**
+     * A workspace for this case: V1 splits of splitSize keys, and room for all {@link PagedAttentionKernel#MAX_SPLITS}
+     * streaming splits when there are few tokens (as in a decode step; long prefills get few splits, as in StepBuffers).
+     */
+    AttentionWorkspace workspace(CudaDevice device, int splitSize) {
+        int v1Splits = (maxContext() + splitSize - 1) / splitSize;
+        int maxSplits = Math.max(v1Splits, numTokens <= 64 ? PagedAttentionKernel.MAX_SPLITS : 4);
+        return AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext(), maxSplits);
     }
 
     /**
@@ -147,13 +168,13 @@ final class AttentionCase {
         for (int flag : skip) if (flag > 1) throw new AssertionError("a token in two tiles");
         try (Inputs in = new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
              DeviceMemory skipGpu = upload(device, skip);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+             AttentionWorkspace workspace = workspace(device, splitSize);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
             if (numTiles < numTokens) {
-                new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
+                var splits = new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
                         numTokens, seqs.size(), layout(), workspace, skipGpu);
-                new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens, skipGpu);
+                new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens, skipGpu);
             }
             new PrefillAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles,
                     numTokens, seqs.size(), layout(), out);
@@ -161,7 +182,7 @@ final class AttentionCase {
         }
     }
 
-    private static void poison(AttentionWorkspace workspace) {
+    static void poison(AttentionWorkspace workspace) {
         workspace.partMax().fill((byte) 0xFF);
         workspace.partSum().fill((byte) 0xFF);
         workspace.partAcc().fill((byte) 0xFF);

@@ -41,14 +41,14 @@ class PrefillAttentionSpeedGpuTest {
         var paged = new PagedAttentionKernel(device);
         var reduce = new AttentionReduceKernel(device);
         try (AttentionCase.Inputs in = c.new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, N, HEADS, HEAD_DIM, splitSize, N);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, N, HEADS, HEAD_DIM, splitSize, N, N / splitSize);
              DeviceMemory out = uploadBf16(device, new float[N * HEADS * HEAD_DIM])) {
             float prefillMs = median(device, () -> prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu,
                     numTiles, N, 1, layout, out));
             float[] sample = GpuTestSupport.downloadBf16(out, 4096);
             float pagedMs = median(device, () -> {
-                paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace);
-                reduce.launch(workspace, in.positions, out, N);
+                var splits = paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace);
+                reduce.launch(workspace, splits, in.positions, out, N);
             });
             double flops = 4.0 * N * N * HEAD_DIM * HEADS / 2;
             double tiledTflops = flops / prefillMs / 1e9;
