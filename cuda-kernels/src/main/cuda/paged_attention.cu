@@ -183,8 +183,10 @@ extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, c
 // through shared memory at the end. All query heads of a KV head (the GQA group, padded to G) share each
 // K/V load. Scores are kept in log2 units (q pre-multiplied by scale·log2 e) so that exp is one exp2f.
 //
-// grid (numTokens, numKvHeads, numSplits), block SPLIT_WARPS * 32; partial states as above, indexed
-// (token, head, split) with split stride maxSplits; splits past the context write max -inf, sum 0.
+// grid (numTokens, numKvHeads, numSplits), block SPLIT_WARPS * 32; partial states as above but packed:
+// partMax, partSum (numTokens, numHeads, numSplits), partAcc (numTokens, numHeads, numSplits, HD), so that a
+// decode step of few tokens may use many splits of a workspace sized for a long prefill. Splits past the
+// context write max -inf, sum 0.
 #define SPLIT_WARPS 4
 #define SPLIT_CHUNK_ALIGN 16
 
@@ -237,7 +239,7 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
                                                 float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
                                                 int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
                                                 float* __restrict__ partSum, float* __restrict__ partAcc,
-                                                long firstPart, int maxSplits) {
+                                                long firstPart, int numSplits) {
     // the key slots of a warp share its running max: their sums and accumulators simply add up
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -276,7 +278,7 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
             sum += warpSumExp[w][h] * c;
             value += warpAcc[w][h][d] * c;
         }
-        long part = firstPart + (long)h * maxSplits;
+        long part = firstPart + (long)h * numSplits;
         partAcc[part * HD + d] = value;
         if (d == 0) {
             partMax[part] = m * 0.6931471805599453f;  // back to natural-log units, as attention_reduce expects
@@ -289,8 +291,7 @@ template <int HD, int G>
 __device__ __forceinline__ void pagedAttentionSplit(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
-        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, int maxSplits,
-        float scale, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
         const int* __restrict__ skipToken) {
     using S = SplitShape<HD, G>;
     constexpr int L = S::L;
@@ -307,12 +308,12 @@ __device__ __forceinline__ void pagedAttentionSplit(
     int numKeys = positions[token] + 1;
     int chunk = splitChunk(numKeys, numSplits);
     int begin = split * chunk;
-    long firstPart = (token * numHeads + kvHead * group) * maxSplits + split;  // head h: firstPart + h·maxSplits
+    long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
     if (begin >= numKeys) {
         // a split past the context (short sequences in a batch sized for long ones): a neutral state
         if (threadIdx.x < group) {
-            partMax[firstPart + threadIdx.x * maxSplits] = -CUDART_INF_F;
-            partSum[firstPart + threadIdx.x * maxSplits] = 0.0f;
+            partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
+            partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
         }
         return;
     }
@@ -417,18 +418,18 @@ __device__ __forceinline__ void pagedAttentionSplit(
         }
     }
     writeSplitState<HD, G, L>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
-                              partMax, partSum, partAcc, firstPart, maxSplits);
+                              partMax, partSum, partAcc, firstPart, numSplits);
 }
 
 #define PAGED_ATTENTION_SPLIT_ENTRY(HD, G)                                                                     \
     extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * 32) paged_attention_split_hd##HD##_g##G(        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
-            int numKvHeads, int numSplits, int maxSplits, float scale, float* partMax, float* partSum,          \
-            float* partAcc, const int* skipToken) {                                                             \
+            int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
+            const int* skipToken) {                                                                             \
         pagedAttentionSplit<HD, G>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,         \
-                                   pageSize, pageShift, numHeads, numKvHeads, numSplits, maxSplits, scale,      \
-                                   partMax, partSum, partAcc, skipToken);                                       \
+                                   pageSize, pageShift, numHeads, numKvHeads, numSplits, scale, partMax,        \
+                                   partSum, partAcc, skipToken);                                                \
     }
 #define PAGED_ATTENTION_SPLIT_GROUPS(HD) \
     PAGED_ATTENTION_SPLIT_ENTRY(HD, 1)   \
@@ -445,13 +446,13 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 // Most splits attention_reduce_split merges (PagedAttentionKernel.MAX_SPLITS).
 #define SPLIT_MAX 256
 
-// Merges the partial states of paged_attention_split_*: out (numTokens, numHeads, headDim) bf16. The splits
+// Merges the packed partial states of paged_attention_split_*: out (numTokens, numHeads, headDim) bf16. The splits
 // that hold keys are the first ceil(numKeys / splitChunk(numKeys, numSplits)), as the kernel split them.
-// Tokens with a nonzero skipToken entry (may be null) are left alone. grid (numTokens, numHeads), block headDim.
+// Tokens with a nonzero skipToken entry (may be null) are left alone. grid (numTokens, numHeads), block headDim
+// rounded up to whole warps (the shuffles need every lane of a warp present).
 extern "C" __global__ void attention_reduce_split(const float* __restrict__ partMax, const float* __restrict__ partSum,
                                                   const float* __restrict__ partAcc, const int* __restrict__ positions,
-                                                  int numHeads, int headDim, int numSplits, int maxSplits,
-                                                  bf16* __restrict__ out, const int* __restrict__ skipToken) {
+                                                  int numHeads, int headDim, int numSplits, bf16* __restrict__ out, const int* __restrict__ skipToken) {
     __shared__ float weight[SPLIT_MAX];
     __shared__ float warpMaxOf[32];
     long token = blockIdx.x;
@@ -460,7 +461,7 @@ extern "C" __global__ void attention_reduce_split(const float* __restrict__ part
     int d = threadIdx.x;
     int numKeys = positions[token] + 1;
     int numUsed = (numKeys + splitChunk(numKeys, numSplits) - 1) / splitChunk(numKeys, numSplits);
-    long base = (token * numHeads + head) * maxSplits;
+    long base = (token * numHeads + head) * numSplits;
 
     float m = -CUDART_INF_F;
     for (int s = d; s < numUsed; s += blockDim.x) m = fmaxf(m, partMax[base + s]);
@@ -476,6 +477,7 @@ extern "C" __global__ void attention_reduce_split(const float* __restrict__ part
         sum += partSum[base + s] * w;
     }
     sum = blockSum(sum);  // its barriers also publish weight[]
+    if (d >= headDim) return;  // after the last barrier
     float value = 0.0f;
 #pragma unroll 4
     for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];

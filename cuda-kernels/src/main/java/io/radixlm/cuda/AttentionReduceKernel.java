@@ -19,18 +19,25 @@ public final class AttentionReduceKernel {
     public void launch(AttentionWorkspace workspace, PagedAttentionKernel.Splits splits, DeviceMemory positions,
                        DeviceMemory out, int numTokens, DeviceMemory skipToken) {
         if (numTokens > workspace.maxTokens()) throw new IllegalArgumentException("workspace too small");
-        if (splits.numSplits() > workspace.maxSplits()) throw new IllegalArgumentException("more splits than the workspace holds");
+        if ((long) numTokens * splits.numSplits() > (long) workspace.maxTokens() * workspace.maxSplits()) {
+            throw new IllegalArgumentException("more splits than the workspace holds");
+        }
         positions.requireElements(numTokens, 4, "positions");
         out.requireElements((long) numTokens * workspace.numHeads() * workspace.headDim(), 2, "attention out");
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
-        boolean streaming = splits.variant() == PagedAttentionKernel.Variant.STREAMING;
-        // V1 knows its splits by their fixed size; the streaming kernel by their count (see splitChunk)
-        int splitRule = streaming ? splits.numSplits() : workspace.splitSize();
-        device.launch(streaming ? "attention_reduce_split" : "attention_reduce", Dim3.of(numTokens, workspace.numHeads()),
-                Dim3.of(workspace.headDim()), 0,
-                new KernelArgs().ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
-                        .ptr(positions).i32(workspace.numHeads()).i32(workspace.headDim())
-                        .i32(splitRule).i32(workspace.maxSplits()).ptr(out)
-                        .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
+        var args = new KernelArgs().ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
+                .ptr(positions).i32(workspace.numHeads()).i32(workspace.headDim());
+        if (splits.variant() == PagedAttentionKernel.Variant.STREAMING) {
+            // packed states, splits known by their count (splitChunk); the shuffles need whole warps
+            // (head_dim 48 gets 64 threads, 16 idle)
+            device.launch("attention_reduce_split", Dim3.of(numTokens, workspace.numHeads()),
+                    Dim3.of((workspace.headDim() + 31) / 32 * 32), 0,
+                    args.i32(splits.numSplits()).ptr(out).ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
+        } else {
+            // states strided by maxSplits, splits known by their fixed size
+            device.launch("attention_reduce", Dim3.of(numTokens, workspace.numHeads()), Dim3.of(workspace.headDim()), 0,
+                    args.i32(workspace.splitSize()).i32(workspace.maxSplits()).ptr(out)
+                            .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
+        }
     }
 }

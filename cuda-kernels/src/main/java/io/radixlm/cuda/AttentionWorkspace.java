@@ -3,8 +3,9 @@ package io.radixlm.cuda;
 /**
  * Per-split softmax state between paged_attention and attention_reduce, for at most maxTokens query tokens
  * and maxSplits splits per token. The V1 kernel splits a context into chunks of splitSize keys and launches
- * v1Splits of them (so it serves contexts of at most splitSize · v1Splits keys); the streaming kernel splits
- * a context into at most maxSplits chunks of any size.
+ * v1Splits of them (so it serves contexts of at most splitSize · v1Splits keys), its states strided by
+ * maxSplits; the streaming kernel splits a context into numSplits chunks of any size and packs its states
+ * (numTokens, numHeads, numSplits), so it needs only numTokens · numSplits ≤ maxTokens · maxSplits.
  *
  * @param partMax (maxTokens, numHeads, maxSplits) f32
  * @param partSum (maxTokens, numHeads, maxSplits) f32

@@ -117,8 +117,8 @@ public final class PagedAttentionKernel {
     Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                            DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
                            AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits) {
-        if (numSplits < 1 || numSplits > Math.min(MAX_SPLITS, workspace.maxSplits())) {
-            throw new IllegalArgumentException(numSplits + " splits: the workspace holds " + workspace.maxSplits());
+        if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
+            throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
         }
         String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads());
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
@@ -126,7 +126,7 @@ public final class PagedAttentionKernel {
         device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(THREADS), 0,
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
-                        .i32(layout.numKvHeads()).i32(numSplits).i32(workspace.maxSplits()).f32(scale)
+                        .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
                         .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                         .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
         return new Splits(Variant.STREAMING, numSplits);
@@ -135,15 +135,20 @@ public final class PagedAttentionKernel {
     /**
      * Splits per token for a streaming launch over numTokens tokens: as many as keep every (token, KV head,
      * split) block resident in one wave (a second, partial wave would leave HBM idle at its tail), at least
-     * one, at most the workspace's and {@link #MAX_SPLITS}. The context plays no part: each block derives its
-     * keys from the token's position, so a graph captured with this grid stays right as contexts grow.
+     * one, at most what the workspace holds and {@link #MAX_SPLITS}. The context plays no part: each block
+     * derives its keys from the token's position, so a graph captured with this grid stays right as contexts grow.
      */
     public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
         if (variant == Variant.V1) return workspace.v1Splits();
         int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
         long wave = (long) perMultiprocessor * device.numMultiprocessors();
         long splits = wave / ((long) numTokens * layout.numKvHeads());
-        return (int) Math.max(1, Math.min(splits, Math.min(MAX_SPLITS, workspace.maxSplits())));
+        return (int) Math.max(1, Math.min(splits, maxStreamingSplits(numTokens, workspace)));
+    }
+
+    /** The streaming states are packed (numTokens, numHeads, numSplits): few tokens may use many splits. */
+    private static int maxStreamingSplits(int numTokens, AttentionWorkspace workspace) {
+        return (int) Math.min(MAX_SPLITS, (long) workspace.maxTokens() * workspace.maxSplits() / numTokens);
     }
 
     /** paged_attention_split_hd{headDim}_g{group rounded up to 1, 2, 4 or 8}. */
