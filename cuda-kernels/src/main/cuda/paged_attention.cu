@@ -1,6 +1,7 @@
 #include "common.cuh"
 
-// Attention of every new token over its sequence's cached K/V, read through the block table. One
+// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
+// attention of every new token over its sequence's cached K/V, read through the block table. One
 // kernel serves prefill (many query tokens per sequence, causal: token at position p sees keys
 // [0, p], i.e. the cached prefix plus the new tokens up to itself, whose K/V rope_qk_norm_kv_write has
 // already put into their pages) and decode (one query per sequence). The keys are split along the
