@@ -1,6 +1,7 @@
 #include "common.cuh"
 
-// Attention of every new token over its sequence's cached K/V, read through the block table. One
+// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
+// attention of every new token over its sequence's cached K/V, read through the block table. One
 // kernel serves prefill (many query tokens per sequence, causal: token at position p sees keys
 // [0, p], i.e. the cached prefix plus the new tokens up to itself, whose K/V rope_qk_norm_kv_write has
 // already put into their pages) and decode (one query per sequence). The keys are split along the
@@ -164,5 +165,322 @@ extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, c
         sum += partSum[base + s] * c;
         value += partAcc[(base + s) * headDim + d] * c;
     }
+    out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the decode attention that streams K/V at
+// HBM speed (the kernels above stay for an A/B through -Dradixlm.attention.v1=true).
+//
+// The split count is chosen per launch (grid z = numSplits, from the batch: enough CTAs to fill the GPU);
+// each CTA derives its key range from the token's actual context with splitChunk, so a CUDA graph captured
+// once stays right at every later context. attention_reduce_split applies the same rule.
+//
+// Inside a CTA each warp works alone (no block barrier until the end): L lanes share a key, each lane
+// holding 8 dims (one 16-byte load of K and one of V per key); a warp covers 32 / L keys per pass and U
+// passes per iteration, all of whose K and V loads are issued before the first is used, with the next
+// iteration's page-table entries fetched meanwhile. Scores reduce over the L lanes by shuffles; each warp
+// keeps an online softmax (running max, sum, and the 8 V dims × G heads per lane); the warps' states merge
+// through shared memory at the end. All query heads of a KV head (the GQA group, padded to G) share each
+// K/V load. Scores are kept in log2 units (q pre-multiplied by scale·log2 e) so that exp is one exp2f.
+//
+// grid (numTokens, numKvHeads, numSplits), block SPLIT_WARPS * 32; partial states as above but packed:
+// partMax, partSum (numTokens, numHeads, numSplits), partAcc (numTokens, numHeads, numSplits, HD), so that a
+// decode step of few tokens may use many splits of a workspace sized for a long prefill. Splits past the
+// context write max -inf, sum 0.
+#define SPLIT_WARPS 4
+#define SPLIT_CHUNK_ALIGN 16
+
+// Keys per split for a token with numKeys keys: every split but the last holds a whole multiple of 16.
+__device__ __forceinline__ int splitChunk(int numKeys, int numSplits) {
+    int chunk = (numKeys + numSplits - 1) / numSplits;
+    return (chunk + SPLIT_CHUNK_ALIGN - 1) / SPLIT_CHUNK_ALIGN * SPLIT_CHUNK_ALIGN;
+}
+
+template <int HD, int G>
+struct SplitShape {
+    static constexpr int DIM_LANES = HD / 8;                                                // lanes holding dims
+    static constexpr int L = DIM_LANES <= 4 ? 4 : (DIM_LANES <= 8 ? 8 : 16);                // lanes per key
+    static constexpr int KEYS_PER_PASS = 32 / L;
+    static constexpr int U = G >= 8 ? 4 : 8;                                                 // passes per iteration
+    static constexpr int KEYS_PER_WARP = KEYS_PER_PASS * U;
+    static constexpr int KEYS_PER_ITER = KEYS_PER_WARP * SPLIT_WARPS;
+    static_assert(HD % 8 == 0 && DIM_LANES <= L, "a head's dims must fit the lanes of a key");
+};
+
+// Element offsets of the K/V rows (slot, kvHead, 0) of keys firstKey + u·keysPerPass, or -1 past end.
+template <int U>
+__device__ __forceinline__ void keyRows(long (&rows)[U], int firstKey, int keysPerPass, int end,
+                                        const int* __restrict__ table, int pageSize, int pageShift,
+                                        int numKvHeads, int kvHead, int headDim) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int key = firstKey + u * keysPerPass;
+        rows[u] = -1;
+        if (key < end) {
+            int pageIndex = pageShift >= 0 ? key >> pageShift : key / pageSize;
+            long slot = (long)__ldg(table + pageIndex) * pageSize + (key - pageIndex * pageSize);
+            rows[u] = (slot * numKvHeads + kvHead) * headDim;
+        }
+    }
+}
+
+__device__ __forceinline__ void bf16x8ToFloat(const uint4& raw, float (&out)[8]) {
+    const unsigned int w[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        out[2 * i] = __uint_as_float(w[i] << 16);  // the lower bf16 is the earlier element
+        out[2 * i + 1] = __uint_as_float(w[i] & 0xffff0000u);
+    }
+}
+
+// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split).
+template <int HD, int G, int L>
+__device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
+                                                float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
+                                                int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
+                                                float* __restrict__ partSum, float* __restrict__ partAcc,
+                                                long firstPart, int numSplits) {
+    // the key slots of a warp share its running max: their sums and accumulators simply add up
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int offset = L; offset < 32; offset <<= 1) {
+            runSum[g] += __shfl_xor_sync(0xffffffffu, runSum[g], offset);
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[g][i] += __shfl_xor_sync(0xffffffffu, acc[g][i], offset);
+        }
+    }
+    if (keySlot == 0) {
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            if (g < group) {
+                if (sub == 0) {
+                    warpMax[warp][g] = runMax[g];
+                    warpSumExp[warp][g] = runSum[g];
+                }
+                if (sub < HD / 8) {
+#pragma unroll
+                    for (int i = 0; i < 8; i++) warpAcc[warp][g][sub * 8 + i] = acc[g][i];
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
+        int h = idx / HD;
+        int d = idx % HD;
+        float m = -CUDART_INF_F;  // finite after the loop: warp 0 always sees the split's first key
+        for (int w = 0; w < SPLIT_WARPS; w++) m = fmaxf(m, warpMax[w][h]);
+        float sum = 0.0f, value = 0.0f;
+        for (int w = 0; w < SPLIT_WARPS; w++) {
+            if (warpMax[w][h] == -CUDART_INF_F) continue;  // a warp that saw no key (short split)
+            float c = exp2f(warpMax[w][h] - m);
+            sum += warpSumExp[w][h] * c;
+            value += warpAcc[w][h][d] * c;
+        }
+        long part = firstPart + (long)h * numSplits;
+        partAcc[part * HD + d] = value;
+        if (d == 0) {
+            partMax[part] = m * 0.6931471805599453f;  // back to natural-log units, as attention_reduce expects
+            partSum[part] = sum;
+        }
+    }
+}
+
+template <int HD, int G>
+__device__ __forceinline__ void pagedAttentionSplit(
+        const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+        const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
+        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        const int* __restrict__ skipToken) {
+    using S = SplitShape<HD, G>;
+    constexpr int L = S::L;
+    constexpr int U = S::U;
+    __shared__ float warpMax[SPLIT_WARPS][G];
+    __shared__ float warpSumExp[SPLIT_WARPS][G];
+    __shared__ float warpAcc[SPLIT_WARPS][G][HD];
+
+    long token = blockIdx.x;
+    int kvHead = blockIdx.y;
+    int split = blockIdx.z;
+    int group = numHeads / numKvHeads;  // <= G
+    if (skipToken != nullptr && skipToken[token] != 0) return;
+    int numKeys = positions[token] + 1;
+    int chunk = splitChunk(numKeys, numSplits);
+    int begin = split * chunk;
+    long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
+    if (begin >= numKeys) {
+        // a split past the context (short sequences in a batch sized for long ones): a neutral state
+        if (threadIdx.x < group) {
+            partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
+            partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
+        }
+        return;
+    }
+    int end = min(numKeys, begin + chunk);
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int sub = lane & (L - 1);       // which 8 dims of the key this lane holds
+    int keySlot = lane / L;         // which key of a pass
+    bool holdsDims = sub < S::DIM_LANES;
+
+    float qReg[G][8];  // this lane's 8 dims of each head of the group, in log2 units
+    const float qScale = scale * 1.4426950408889634f;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) qReg[g][i] = 0.0f;
+        if (g < group && holdsDims) {
+            const float4* src = reinterpret_cast<const float4*>(q + (token * numHeads + kvHead * group + g) * HD + sub * 8);
+            float4 a = src[0], b = src[1];
+            qReg[g][0] = a.x * qScale; qReg[g][1] = a.y * qScale; qReg[g][2] = a.z * qScale; qReg[g][3] = a.w * qScale;
+            qReg[g][4] = b.x * qScale; qReg[g][5] = b.y * qScale; qReg[g][6] = b.z * qScale; qReg[g][7] = b.w * qScale;
+        }
+    }
+
+    float runMax[G], runSum[G], acc[G][8];  // runSum and acc: this key slot's share only
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        runMax[g] = -CUDART_INF_F;
+        runSum[g] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[g][i] = 0.0f;
+    }
+
+    const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
+    int numIters = (end - begin + S::KEYS_PER_ITER - 1) / S::KEYS_PER_ITER;
+    int firstKey = begin + warp * S::KEYS_PER_WARP + keySlot;  // key of pass 0 in iteration 0
+    long rows[U];
+    keyRows<U>(rows, firstKey, S::KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead, HD);
+    for (int it = 0; it < numIters; it++) {
+        uint4 kRaw[U], vRaw[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            kRaw[u] = make_uint4(0, 0, 0, 0);
+            vRaw[u] = make_uint4(0, 0, 0, 0);
+            if (rows[u] >= 0 && holdsDims) {
+                kRaw[u] = __ldg(reinterpret_cast<const uint4*>(kCache + rows[u] + sub * 8));
+                vRaw[u] = __ldg(reinterpret_cast<const uint4*>(vCache + rows[u] + sub * 8));
+            }
+        }
+        bool keyValid[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) keyValid[u] = rows[u] >= 0;
+        // the next iteration's page-table reads go out while this iteration's K/V are in flight
+        keyRows<U>(rows, firstKey + (it + 1) * S::KEYS_PER_ITER, S::KEYS_PER_PASS, end, table, pageSize,
+                   pageShift, numKvHeads, kvHead, HD);
+
+        float p[G][U];  // scores, then probabilities
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float k[8];
+            bf16x8ToFloat(kRaw[u], k);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+                float dot = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 8; i++) dot = fmaf(qReg[g][i], k[i], dot);
+#pragma unroll
+                for (int offset = L / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+                p[g][u] = keyValid[u] ? dot : -CUDART_INF_F;
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float m = p[g][0];
+#pragma unroll
+            for (int u = 1; u < U; u++) m = fmaxf(m, p[g][u]);
+#pragma unroll
+            for (int offset = L; offset < 32; offset <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+            float newMax = fmaxf(runMax[g], m);
+            float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // no key yet: keep everything at 0, not NaN
+            float correction = exp2f(runMax[g] - base);
+            runMax[g] = newMax;
+            float sum = 0.0f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                p[g][u] = exp2f(p[g][u] - base);
+                sum += p[g][u];
+            }
+            runSum[g] = runSum[g] * correction + sum;
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[g][i] *= correction;
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            float v[8];
+            bf16x8ToFloat(vRaw[u], v);
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[g][i] = fmaf(p[g][u], v[i], acc[g][i]);
+            }
+        }
+    }
+    writeSplitState<HD, G, L>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
+                              partMax, partSum, partAcc, firstPart, numSplits);
+}
+
+#define PAGED_ATTENTION_SPLIT_ENTRY(HD, G)                                                                     \
+    extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * 32) paged_attention_split_hd##HD##_g##G(        \
+            const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
+            const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
+            int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
+            const int* skipToken) {                                                                             \
+        pagedAttentionSplit<HD, G>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,         \
+                                   pageSize, pageShift, numHeads, numKvHeads, numSplits, scale, partMax,        \
+                                   partSum, partAcc, skipToken);                                                \
+    }
+#define PAGED_ATTENTION_SPLIT_GROUPS(HD) \
+    PAGED_ATTENTION_SPLIT_ENTRY(HD, 1)   \
+    PAGED_ATTENTION_SPLIT_ENTRY(HD, 2)   \
+    PAGED_ATTENTION_SPLIT_ENTRY(HD, 4)   \
+    PAGED_ATTENTION_SPLIT_ENTRY(HD, 8)
+
+PAGED_ATTENTION_SPLIT_GROUPS(32)
+PAGED_ATTENTION_SPLIT_GROUPS(48)
+PAGED_ATTENTION_SPLIT_GROUPS(64)
+PAGED_ATTENTION_SPLIT_GROUPS(96)
+PAGED_ATTENTION_SPLIT_GROUPS(128)
+
+// Most splits attention_reduce_split merges (PagedAttentionKernel.MAX_SPLITS).
+#define SPLIT_MAX 256
+
+// Merges the packed partial states of paged_attention_split_*: out (numTokens, numHeads, headDim) bf16. The splits
+// that hold keys are the first ceil(numKeys / splitChunk(numKeys, numSplits)), as the kernel split them.
+// Tokens with a nonzero skipToken entry (may be null) are left alone. grid (numTokens, numHeads), block headDim
+// rounded up to whole warps (the shuffles need every lane of a warp present).
+extern "C" __global__ void attention_reduce_split(const float* __restrict__ partMax, const float* __restrict__ partSum,
+                                                  const float* __restrict__ partAcc, const int* __restrict__ positions,
+                                                  int numHeads, int headDim, int numSplits, bf16* __restrict__ out, const int* __restrict__ skipToken) {
+    __shared__ float weight[SPLIT_MAX];
+    __shared__ float warpMaxOf[32];
+    long token = blockIdx.x;
+    if (skipToken != nullptr && skipToken[token] != 0) return;
+    int head = blockIdx.y;
+    int d = threadIdx.x;
+    int numKeys = positions[token] + 1;
+    int numUsed = (numKeys + splitChunk(numKeys, numSplits) - 1) / splitChunk(numKeys, numSplits);
+    long base = (token * numHeads + head) * numSplits;
+
+    float m = -CUDART_INF_F;
+    for (int s = d; s < numUsed; s += blockDim.x) m = fmaxf(m, partMax[base + s]);
+    for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+    if ((d & 31) == 0) warpMaxOf[d >> 5] = m;
+    __syncthreads();
+    for (int w = 0; w < (int)(blockDim.x + 31) / 32; w++) m = fmaxf(m, warpMaxOf[w]);
+
+    float sum = 0.0f;
+    for (int s = d; s < numUsed; s += blockDim.x) {
+        float w = expf(partMax[base + s] - m);
+        weight[s] = w;
+        sum += partSum[base + s] * w;
+    }
+    sum = blockSum(sum);  // its barriers also publish weight[]
+    if (d >= headDim) return;  // after the last barrier
+    float value = 0.0f;
+#pragma unroll 4
+    for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];
     out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
 }

@@ -283,7 +283,7 @@ public final class CudaBackend implements Backend {
         metadata.upload(buffers);
         PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
                 ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
-                        config.headDim(), device.multiprocessorCount(), buffers.prefillSplits.maxStates(),
+                        config.headDim(), device.numMultiprocessors(), buffers.prefillSplits.maxStates(),
                         prefillMinSplitKeys)
                 : PrefillAttentionKernel.Split.NONE;
         var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit);
@@ -387,10 +387,10 @@ public final class CudaBackend implements Backend {
         if (split.numDecodeTokens() > 0) {
             // with prefill tiles in the step, their tokens are skipped here (and written below)
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
-            attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
+            var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
                     numTokens, numSeqs, layout, b.attention, skip);
             mark("decode_attention");
-            attentionReduce.launch(b.attention, b.positions, b.attnOut, numTokens, skip);
+            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
             mark("attention_reduce");
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,

@@ -32,6 +32,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
@@ -45,22 +46,22 @@ public final class CudaDevice implements AutoCloseable {
     private static final int ATTR_CC_MAJOR = 75;
     private static final int ATTR_CC_MINOR = 76;
     /** CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT. */
-    private static final int ATTR_SM_COUNT = 16;
+    private static final int ATTR_MULTIPROCESSORS = 16;
     /** Dynamic shared memory a kernel may take without opting in through cuFuncSetAttribute. */
     private static final int DEFAULT_SHARED_BYTES = 48 << 10;
 
     private final String name;
     private final int computeCapability;
-    private final int multiprocessorCount;
+    private final int numMultiprocessors;
     private final AddressableStream stream = new AddressableStream();
     private final CUmodule module = new CUmodule();
     private final Map<String, CUfunction> functions = new HashMap<>();
     private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, once raised past 48 KB
 
-    private CudaDevice(String name, int computeCapability, int multiprocessorCount, byte[] fatbin) {
+    private CudaDevice(String name, int computeCapability, int numMultiprocessors, byte[] fatbin) {
         this.name = name;
         this.computeCapability = computeCapability;
-        this.multiprocessorCount = multiprocessorCount;
+        this.numMultiprocessors = numMultiprocessors;
         check(cuStreamCreate(stream, 0), "cuStreamCreate");
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
     }
@@ -100,8 +101,8 @@ public final class CudaDevice implements AutoCloseable {
         int[] minor = {0};
         check(cuDeviceGetAttribute(major, ATTR_CC_MAJOR, device), "cuDeviceGetAttribute");
         check(cuDeviceGetAttribute(minor, ATTR_CC_MINOR, device), "cuDeviceGetAttribute");
-        int[] sms = {0};
-        check(cuDeviceGetAttribute(sms, ATTR_SM_COUNT, device), "cuDeviceGetAttribute");
+        int[] multiprocessors = {0};
+        check(cuDeviceGetAttribute(multiprocessors, ATTR_MULTIPROCESSORS, device), "cuDeviceGetAttribute");
         byte[] nameBytes = new byte[256];
         check(cuDeviceGetName(nameBytes, nameBytes.length, device), "cuDeviceGetName");
         String name = new String(nameBytes).trim().replace("\0", "");
@@ -112,7 +113,7 @@ public final class CudaDevice implements AutoCloseable {
         CUcontext context = new CUcontext();
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        return new CudaDevice(name, major[0] * 10 + minor[0], sms[0], fatbin);
+        return new CudaDevice(name, major[0] * 10 + minor[0], multiprocessors[0], fatbin);
     }
 
     public String name() { return name; }
@@ -120,8 +121,16 @@ public final class CudaDevice implements AutoCloseable {
     /** e.g. 90 for an H100/H200. */
     public int computeCapability() { return computeCapability; }
 
-    /** Streaming multiprocessors (132 on an H200): what a launch needs to fill the GPU. */
-    public int multiprocessorCount() { return multiprocessorCount; }
+    /** Streaming multiprocessors (132 on an H200): how many blocks run at once is a multiple of this. */
+    public int numMultiprocessors() { return numMultiprocessors; }
+
+    /** How many blocks of kernel (blockSize threads, sharedBytes of dynamic shared memory) one multiprocessor holds at once. */
+    public int maxResidentBlocks(String kernel, int blockSize, int sharedBytes) {
+        int[] numBlocks = {0};
+        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, functions.computeIfAbsent(kernel, this::loadFunction),
+                blockSize, sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor " + kernel);
+        return Math.max(1, numBlocks[0]);
+    }
 
     public DeviceMemory allocate(long bytes) { return new DeviceMemory(bytes); }
 

@@ -13,6 +13,12 @@ public final class Linear {
      * existed, so that both can be compared on the same GPU in one run.
      */
     public static final boolean USE_GEMV = !"false".equals(System.getProperty("radixlm.gemv"));
+    /**
+     * Rows up to which the GEMV kernel is used. Measured on the H200 (bench item 7, 2026-11-29): at 1 row it
+     * beats cuBLAS on every decode shape (1.03–4.6×); at 8 rows cuBLAS wins on most (the kernel reaches 0.45–0.65
+     * of bandwidth there against cuBLAS's 0.85–0.99), so larger batches stay on cuBLAS.
+     */
+    public static final int MAX_GEMV_ROWS = 1;
 
     private final Cublas cublas;
     private final GemvKernel gemv;
@@ -30,7 +36,7 @@ public final class Linear {
 
     /** True when a product of this many rows (and these buffers) runs on the GEMV kernel rather than cuBLAS. */
     public boolean usesGemv(DeviceMemory x, DeviceMemory w, int rows, int inFeatures) {
-        return gemvEnabled && GemvKernel.supports(rows, inFeatures, x.address(), w.address());
+        return gemvEnabled && rows <= MAX_GEMV_ROWS && GemvKernel.supports(rows, inFeatures, x.address(), w.address());
     }
 
     public void apply(DeviceMemory x, DeviceMemory w, DeviceMemory y, int rows, int inFeatures, int outFeatures) {

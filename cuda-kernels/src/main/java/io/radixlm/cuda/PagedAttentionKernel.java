@@ -1,19 +1,62 @@
 package io.radixlm.cuda;
 
 /**
- * paged_attention_hd{32,48,64,96,128}: each new token (numTokens) attends keys [0, positions[t]] of its sequence
- * tokenSeq[t], read from kCache/vCache (numSlots, numKvHeads, headDim) bf16 through blockTables
- * (numSeqs, maxPagesPerSeq); writes one softmax state per split of splitSize keys into the workspace.
- * q (numTokens, numHeads, headDim) f32. {@link AttentionReduceKernel} finishes the job.
+ * Decode attention over the paged cache: each new token (numTokens) attends keys [0, positions[t]] of its
+ * sequence tokenSeq[t], read from kCache/vCache (numSlots, numKvHeads, headDim) bf16 through blockTables
+ * (numSeqs, maxPagesPerSeq); q (numTokens, numHeads, headDim) f32. The keys of a token are split along the
+ * sequence; each split writes one softmax state into the workspace, and {@link AttentionReduceKernel}
+ * merges them (told how by the {@link Splits} that launch returns).
  */
 public final class PagedAttentionKernel {
     private static final int THREADS = 128;
     private static final int MAX_GROUP = 8;
-    /** The instantiations of paged_attention_hd* in paged_attention.cu. */
+    /** Most splits per token of the streaming kernel (SPLIT_MAX in paged_attention.cu, attention_reduce_split). */
+    public static final int MAX_SPLITS = 256;
+    /** The instantiations of paged_attention_hd* and paged_attention_split_hd* in paged_attention.cu. */
     public static final java.util.List<Integer> SUPPORTED_HEAD_DIMS = java.util.List.of(32, 48, 64, 96, 128);
-    private final CudaDevice device;
 
-    public PagedAttentionKernel(CudaDevice device) { this.device = device; }
+    /**
+     * Which kernel pair runs. STREAMING (default): paged_attention_split_* with the split count chosen per
+     * launch from the batch and each split's keys from the token's context. V1 (-Dradixlm.attention.v1=true):
+     * the first kernel, a warp per key and the workspace's fixed split size, kept for an A/B on the GPU.
+     */
+    public enum Variant {
+        V1, STREAMING;
+
+        /** STREAMING unless the JVM was started with -Dradixlm.attention.v1=true. */
+        public static Variant fromSystemProperty() {
+            return Boolean.getBoolean("radixlm.attention.v1") ? V1 : STREAMING;
+        }
+    }
+
+    /** How one launch split the keys: what attention_reduce needs to merge the states. */
+    public record Splits(Variant variant, int numSplits) {
+        public Splits {
+            if (numSplits < 1) throw new IllegalArgumentException("at least one split, got " + numSplits);
+        }
+    }
+
+    private final CudaDevice device;
+    private final Variant variant;
+    /** Blocks per multiprocessor of each streaming kernel, asked up front: not while a CUDA graph is being captured. */
+    private final java.util.Map<String, Integer> residentBlocks = new java.util.HashMap<>();
+
+    public PagedAttentionKernel(CudaDevice device) { this(device, Variant.fromSystemProperty()); }
+
+    public PagedAttentionKernel(CudaDevice device, Variant variant) {
+        this.device = device;
+        this.variant = variant;
+        if (variant == Variant.STREAMING) {
+            for (int headDim : SUPPORTED_HEAD_DIMS) {
+                for (int group = 1; group <= MAX_GROUP; group *= 2) {
+                    String kernel = streamingKernel(headDim, group);
+                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, THREADS, 0));
+                }
+            }
+        }
+    }
+
+    public Variant variant() { return variant; }
 
     /** Paged KV layout of one layer. */
     public record Layout(int numHeads, int numKvHeads, int headDim, int pageSize, int numPages, int maxPagesPerSeq) {
@@ -27,19 +70,19 @@ public final class PagedAttentionKernel {
         }
     }
 
-    public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
-                       DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
-                       Layout layout, AttentionWorkspace workspace) {
-        launch(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout, workspace, null);
+    public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                         DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                         Layout layout, AttentionWorkspace workspace) {
+        return launch(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout, workspace, null);
     }
 
     /**
      * As above, leaving out the tokens whose skipToken entry (numTokens ints; null: none) is nonzero:
-     * those rows belong to {@link PrefillAttentionKernel}.
+     * those rows belong to {@link PrefillAttentionKernel}. Returns how the keys were split, for the reduce.
      */
-    public void launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
-                       DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
-                       Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken) {
+    public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                         DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                         Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken) {
         if (numTokens > workspace.maxTokens() || layout.numHeads() != workspace.numHeads()
                 || layout.headDim() != workspace.headDim()) {
             throw new IllegalArgumentException("attention workspace too small for " + numTokens + " tokens");
@@ -53,12 +96,64 @@ public final class PagedAttentionKernel {
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
+        if (variant == Variant.STREAMING) {
+            return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
+                    skipToken, numSplits(numTokens, layout, workspace));
+        }
         device.launch("paged_attention_hd" + layout.headDim(),
-                new Dim3(numTokens, layout.numKvHeads(), workspace.maxSplits()), Dim3.of(THREADS), 0,
+                new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).i32(workspace.splitSize()).i32(workspace.maxSplits()).f32(scale)
                         .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                         .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
+        return new Splits(Variant.V1, workspace.v1Splits());
+    }
+
+    /**
+     * The streaming kernel with a given split count (tests force counts the GPU's size would not pick); the
+     * buffers are checked by the caller.
+     */
+    Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                           DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
+                           AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits) {
+        if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
+            throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
+        }
+        String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads());
+        float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
+        int pageShift = Integer.bitCount(layout.pageSize()) == 1 ? Integer.numberOfTrailingZeros(layout.pageSize()) : -1;
+        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(THREADS), 0,
+                new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
+                        .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
+                        .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
+                        .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
+                        .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
+        return new Splits(Variant.STREAMING, numSplits);
+    }
+
+    /**
+     * Splits per token for a streaming launch over numTokens tokens: as many as keep every (token, KV head,
+     * split) block resident in one wave (a second, partial wave would leave HBM idle at its tail), at least
+     * one, at most what the workspace holds and {@link #MAX_SPLITS}. The context plays no part: each block
+     * derives its keys from the token's position, so a graph captured with this grid stays right as contexts grow.
+     */
+    public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
+        if (variant == Variant.V1) return workspace.v1Splits();
+        int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
+        long wave = (long) perMultiprocessor * device.numMultiprocessors();
+        long splits = wave / ((long) numTokens * layout.numKvHeads());
+        return (int) Math.max(1, Math.min(splits, maxStreamingSplits(numTokens, workspace)));
+    }
+
+    /** The streaming states are packed (numTokens, numHeads, numSplits): few tokens may use many splits. */
+    private static int maxStreamingSplits(int numTokens, AttentionWorkspace workspace) {
+        return (int) Math.min(MAX_SPLITS, (long) workspace.maxTokens() * workspace.maxSplits() / numTokens);
+    }
+
+    /** paged_attention_split_hd{headDim}_g{group rounded up to 1, 2, 4 or 8}. */
+    private static String streamingKernel(int headDim, int group) {
+        int paddedGroup = Integer.highestOneBit(group) == group ? group : Integer.highestOneBit(group) << 1;
+        return "paged_attention_split_hd" + headDim + "_g" + paddedGroup;
     }
 }

@@ -9,10 +9,6 @@ import io.radixlm.model.ModelConfig;
  * step does not fit.
  */
 final class StepBuffers implements AutoCloseable {
-    /** Bound on the attention workspace (split softmax states), whatever the batch. */
-    private static final long ATTENTION_WORKSPACE_BYTES = 512L << 20;
-    private static final int MIN_SPLIT_SIZE = 256;
-
     final int maxTokens;
     final int maxRows;
     final int maxSeqs;
@@ -67,17 +63,8 @@ final class StepBuffers implements AutoCloseable {
         logits = device.allocate(4L * maxRows * c.vocabSize());
         sampled = device.allocate(4L * maxRows);
         argmaxScratch = device.allocate(ArgmaxKernel.scratchBytes(maxRows));
-        attention = AttentionWorkspace.allocate(device, maxTokens, c.numHeads(), c.headDim(),
-                splitSize(maxTokens, c, maxContext), maxContext);
+        attention = AttentionWorkspace.forStep(device, maxTokens, c.numHeads(), c.headDim(), maxContext);
         prefillSplits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, c.headDim());
-    }
-
-    /** Keys per split: small for few query tokens (decode needs the parallelism), larger to bound the workspace. */
-    private static int splitSize(int maxTokens, ModelConfig c, int maxContext) {
-        long statesAllowed = ATTENTION_WORKSPACE_BYTES / (4L * (c.headDim() + 2));
-        long splits = Math.max(1, statesAllowed / ((long) maxTokens * c.numHeads()));
-        long splitSize = (maxContext + splits - 1) / splits;
-        return (int) Math.max(MIN_SPLIT_SIZE, splitSize);
     }
 
     boolean fits(int numTokens, int numRows, int numSeqs, int pagesPerSeq) {

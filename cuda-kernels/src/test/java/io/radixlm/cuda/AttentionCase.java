@@ -120,17 +120,38 @@ final class AttentionCase {
 
     int maxContext() { return seqs.stream().mapToInt(Seq::contextLength).max().orElseThrow(); }
 
-    /** The paged kernel + reduce for every token; the output (numTokens, numHeads, headDim). */
-    float[] runPaged(CudaDevice device, int splitSize) {
-        try (Inputs in = new Inputs(device);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+    /**
+     * The paged kernel of the given variant + reduce for every token; the output (numTokens, numHeads, headDim).
+     * splitSize: the V1 kernel's; the streaming kernel picks its split count from the GPU's size.
+     */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize) {
+        return runPaged(device, variant, splitSize, 0);
+    }
+
+    /** As above; forcedSplits > 0 runs the streaming kernel with exactly that many splits per token. */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize, int forcedSplits) {
+        try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
-            new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
-                    numTokens, seqs.size(), layout(), workspace);
-            new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens);
+            var kernel = new PagedAttentionKernel(device, variant);
+            PagedAttentionKernel.Splits splits = forcedSplits > 0
+                    ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
+                            workspace, null, forcedSplits)
+                    : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
+                            layout(), workspace);
+            new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens);
             return downloadBf16(out, numTokens * numHeads * headDim);
         }
+    }
+
+    /**
+     * A workspace for this case: V1 splits of splitSize keys, and room for all {@link PagedAttentionKernel#MAX_SPLITS}
+     * streaming splits when there are few tokens (as in a decode step; long prefills get few splits, as in StepBuffers).
+     */
+    AttentionWorkspace workspace(CudaDevice device, int splitSize) {
+        int v1Splits = (maxContext() + splitSize - 1) / splitSize;
+        int maxSplits = Math.max(v1Splits, numTokens <= 64 ? PagedAttentionKernel.MAX_SPLITS : 4);
+        return AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext(), maxSplits);
     }
 
     /**
@@ -162,12 +183,12 @@ final class AttentionCase {
         for (int flag : skip) if (flag > 1) throw new AssertionError("a token in two tiles");
         var prefill = new PrefillAttentionKernel(device, rowsPerTile);
         PrefillAttentionKernel.Split split = keySplit != null ? keySplit
-                : prefill.split(tiles, positions, numKvHeads, headDim, device.multiprocessorCount(), PrefillWorkspace.MAX_STATES,
+                : prefill.split(tiles, positions, numKvHeads, headDim, device.numMultiprocessors(), PrefillWorkspace.MAX_STATES,
                         PrefillAttentionKernel.MIN_SPLIT_KEYS);
         lastSplit = split;
         try (Inputs in = new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
              DeviceMemory skipGpu = upload(device, skip);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, numTokens, numHeads, headDim, splitSize, maxContext());
+             AttentionWorkspace workspace = workspace(device, splitSize);
              PrefillWorkspace splits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, headDim);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
@@ -175,9 +196,9 @@ final class AttentionCase {
             splits.partSum().fill((byte) 0xFF);
             splits.partAcc().fill((byte) 0xFF);
             if (numTiles < numTokens) {
-                new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
+                var decodeSplits = new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
                         numTokens, seqs.size(), layout(), workspace, skipGpu);
-                new AttentionReduceKernel(device).launch(workspace, in.positions, out, numTokens, skipGpu);
+                new AttentionReduceKernel(device).launch(workspace, decodeSplits, in.positions, out, numTokens, skipGpu);
             }
             prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles, numTokens, seqs.size(), layout(),
                     split, splits, out);
@@ -188,7 +209,7 @@ final class AttentionCase {
     /** The split the latest runPrefill used (to report, and to check that a case meant to split did). */
     PrefillAttentionKernel.Split lastSplit;
 
-    private static void poison(AttentionWorkspace workspace) {
+    static void poison(AttentionWorkspace workspace) {
         workspace.partMax().fill((byte) 0xFF);
         workspace.partSum().fill((byte) 0xFF);
         workspace.partAcc().fill((byte) 0xFF);

@@ -83,7 +83,7 @@ class GemvKernelGpuTest {
              DeviceMemory yCublas = poisoned(device, 4L * rows * p.out())) {
             Linear withGemv = new Linear(device, cublas, true);
             Linear cublasOnly = new Linear(device, cublas, false);
-            assertEquals(rows <= GemvKernel.MAX_ROWS, withGemv.usesGemv(x, w, rows, p.in()), "dispatch for " + rows + " rows");
+            assertEquals(rows <= Linear.MAX_GEMV_ROWS, withGemv.usesGemv(x, w, rows, p.in()), "dispatch for " + rows + " rows");
             assertTrue(!cublasOnly.usesGemv(x, w, rows, p.in()), "the switch must send everything to cuBLAS");
             withGemv.apply(x, w, yGemv, rows, p.in(), p.out());
             cublasOnly.apply(x, w, yCublas, rows, p.in(), p.out());

@@ -41,14 +41,14 @@ class PrefillAttentionSpeedGpuTest {
         var paged = new PagedAttentionKernel(device);
         var reduce = new AttentionReduceKernel(device);
         try (AttentionCase.Inputs in = c.new Inputs(device); DeviceMemory tilesGpu = upload(device, tiles);
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, N, HEADS, HEAD_DIM, splitSize, N);
+             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, N, HEADS, HEAD_DIM, splitSize, N, N / splitSize);
              DeviceMemory out = uploadBf16(device, new float[N * HEADS * HEAD_DIM])) {
             float prefillMs = median(device, () -> prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu,
                     numTiles, N, 1, layout, out));
             float[] sample = GpuTestSupport.downloadBf16(out, 4096);
             float pagedMs = median(device, () -> {
-                paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace);
-                reduce.launch(workspace, in.positions, out, N);
+                var splits = paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace);
+                reduce.launch(workspace, splits, in.positions, out, N);
             });
             double flops = 4.0 * N * N * HEAD_DIM * HEADS / 2;
             double tiledTflops = flops / prefillMs / 1e9;
@@ -76,7 +76,7 @@ class PrefillAttentionSpeedGpuTest {
         AttentionCase hit = new AttentionCase(new Random(3), HEADS, KV_HEADS, HEAD_DIM, PAGE_SIZE, List.of(new Seq(N, 64)));
         var kernel = new PrefillAttentionKernel(device);
         var split = kernel.split(hit.tiles(2, PrefillAttentionKernel.ROWS_PER_TILE), hit.positions, KV_HEADS, HEAD_DIM,
-                device.multiprocessorCount(), PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS);
+                device.numMultiprocessors(), PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS);
         float whole = time(device, hit, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Split.NONE);
         float splitMs = time(device, hit, PrefillAttentionKernel.ROWS_PER_TILE, split);
         double kvBytes = 2.0 * N * KV_HEADS * HEAD_DIM * 2;

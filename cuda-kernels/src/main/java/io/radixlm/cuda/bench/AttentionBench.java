@@ -18,13 +18,11 @@ import java.util.Random;
 /**
  * The decode attention kernels alone (paged_attention + attention_reduce, one layer of the given shape):
  * batchSize queries, each over context keys of random KV on shuffled pages. Reported as bytes of K, V
- * and Q read ÷ time ÷ the measured copy bandwidth.
+ * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the default one (streaming;
+ * -Dradixlm.attention.v1=true: the first kernel), with the workspace a decode step of this batch would have.
  */
 final class AttentionBench {
     private static final int REPS = 20;
-    /** As StepBuffers: the split softmax states stay within this many bytes, splits hold at least 256 keys. */
-    private static final long WORKSPACE_BYTES = 512L << 20;
-    private static final int MIN_SPLIT_SIZE = 256;
 
     private AttentionBench() { }
 
@@ -34,7 +32,6 @@ final class AttentionBench {
         int numPages = batchSize * pagesPerSeq;
         long slotElements = (long) numPages * pageSize * c.kvDim();
         var layout = new PagedAttentionKernel.Layout(c.numHeads(), c.numKvHeads(), c.headDim(), pageSize, numPages, pagesPerSeq);
-        int splitSize = splitSize(batchSize, c, context);
         try (DeviceMemory k = device.allocate(2 * slotElements);
              DeviceMemory v = device.allocate(2 * slotElements);
              DeviceMemory q = device.allocate(4L * batchSize * c.qDim());
@@ -42,8 +39,8 @@ final class AttentionBench {
              DeviceMemory tokenSeq = device.allocate(4L * batchSize);
              DeviceMemory tables = device.allocate(4L * numPages);
              DeviceMemory out = device.allocate(2L * batchSize * c.qDim());
-             AttentionWorkspace workspace = AttentionWorkspace.allocate(device, batchSize, c.numHeads(), c.headDim(),
-                     splitSize, context)) {
+             AttentionWorkspace workspace = AttentionWorkspace.forStep(device, batchSize, c.numHeads(), c.headDim(),
+                     context)) {
             RandomFillKernel fill = new RandomFillKernel(device);
             fill.bf16(k, slotElements, 31, 0f, 1f);
             fill.bf16(v, slotElements, 32, 0f, 1f);
@@ -60,29 +57,24 @@ final class AttentionBench {
             PagedAttentionKernel attention = new PagedAttentionKernel(device);
             AttentionReduceKernel reduce = new AttentionReduceKernel(device);
             Runnable kernel = () -> attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
+            int numSplits = attention.numSplits(batchSize, layout, workspace);
             double kernelMillis = Timing.medianEventMillis(device, 3, REPS, kernel);
             double bothMillis = Timing.medianEventMillis(device, 3, REPS, () -> {
-                kernel.run();
-                reduce.launch(workspace, positions, out, batchSize);
+                var splits = attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
+                reduce.launch(workspace, splits, positions, out, batchSize);
             });
             long bytes = StepCost.attentionBytes(c, batchSize, context);
             double fraction = bytes / (bothMillis / 1e3) / ceilings.copyBytesPerSecond();
             double kernelFraction = bytes / (kernelMillis / 1e3) / ceilings.copyBytesPerSecond();
             ObjectNode json = JsonNodeFactory.instance.objectNode()
                     .put("shape", shape).put("batch", batchSize).put("context", context).put("bytes", bytes)
-                    .put("split_size", splitSize).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
+                    .put("variant", attention.variant().name()).put("num_splits", numSplits)
+                    .put("v1_split_size", workspace.splitSize()).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
                     .put("bandwidth_fraction", fraction).put("bandwidth_fraction_attention_kernel_only", kernelFraction);
             return new Measurement("decode_attention", shape + " layer, batch " + batchSize + ", context " + context,
-                    String.format("%.3f ms (%.3f without the reduce), %.1f%% of bandwidth", bothMillis, kernelMillis,
-                            100 * fraction), json);
+                    String.format("%.3f ms (%.3f without the reduce), %.1f%% of bandwidth, %s, %d splits", bothMillis,
+                            kernelMillis, 100 * fraction, attention.variant(), numSplits), json);
         }
-    }
-
-    /** The split size StepBuffers would choose for a decode step of this many tokens and this context. */
-    private static int splitSize(int numTokens, ModelConfig c, int maxContext) {
-        long statesAllowed = WORKSPACE_BYTES / (4L * (c.headDim() + 2));
-        long splits = Math.max(1, statesAllowed / ((long) numTokens * c.numHeads()));
-        return (int) Math.max(MIN_SPLIT_SIZE, (maxContext + splits - 1) / splits);
     }
 
     /** Block tables (batchSize rows of numPages / batchSize pages) over a random permutation of the pages. */
