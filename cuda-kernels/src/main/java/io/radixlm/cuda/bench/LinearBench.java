@@ -6,7 +6,7 @@ import io.radixlm.cuda.Cublas;
 import io.radixlm.cuda.CudaDevice;
 import io.radixlm.cuda.CudaGraph;
 import io.radixlm.cuda.DeviceMemory;
-import io.radixlm.cuda.Linear;
+import io.radixlm.cuda.GemvKernel;
 import io.radixlm.cuda.RandomFillKernel;
 import io.radixlm.model.ModelConfig;
 
@@ -25,6 +25,11 @@ final class LinearBench {
     private static final int MIN_LAUNCHES = 20;
 
     private LinearBench() { }
+
+    /** One product y = x · wᵀ of the case on weight copy w (x and the shape are the case's). */
+    private interface Product {
+        void apply(DeviceMemory w, DeviceMemory y);
+    }
 
     /** One linear layer's shape: y (rows, out) = x (rows, in) · w (out, in) ᵀ. */
     record Shape(String name, int in, int out) {
@@ -58,27 +63,28 @@ final class LinearBench {
                 weights.add(device.allocate(shape.weightBytes()));
                 fill.bf16(weights.get(i), (long) shape.in() * shape.out(), 72 + i, 0f, 0.02f);
             }
-            Linear gemv = new Linear(device, cublas, true);
-            Linear cublasOnly = new Linear(device, cublas, false);
-            double gemvMillis = graphMillis(device, gemv, x, weights, yGemv, rows, shape, launches, reps) / launches;
-            double cublasMillis = graphMillis(device, cublasOnly, x, weights, yCublas, rows, shape, launches, reps) / launches;
-            gemv.apply(x, weights.get(0), yGemv, rows, shape.in(), shape.out());
-            cublasOnly.apply(x, weights.get(0), yCublas, rows, shape.in(), shape.out());
+            // the kernel itself at every row count it takes (Linear uses it only up to Linear.MAX_GEMV_ROWS)
+            GemvKernel kernel = new GemvKernel(device);
+            boolean tookGemv = GemvKernel.supports(rows, shape.in(), x.address(), weights.get(0).address());
+            Product gemv = tookGemv ? (w, y) -> kernel.launch(x, w, y, rows, shape.in(), shape.out())
+                    : (w, y) -> cublas.linear(x, w, y, rows, shape.in(), shape.out());
+            Product cublasOnly = (w, y) -> cublas.linear(x, w, y, rows, shape.in(), shape.out());
+            double gemvMillis = graphMillis(device, gemv, weights, yGemv, launches, reps) / launches;
+            double cublasMillis = graphMillis(device, cublasOnly, weights, yCublas, launches, reps) / launches;
+            gemv.apply(weights.get(0), yGemv);
+            cublasOnly.apply(weights.get(0), yCublas);
             double difference = relativeDifference(yGemv.toFloats(rows * shape.out()), yCublas.toFloats(rows * shape.out()));
-            return measurement(model, shape, rows, gemv.usesGemv(x, weights.get(0), rows, shape.in()),
-                    gemvMillis, cublasMillis, difference, ceilings);
+            return measurement(model, shape, rows, tookGemv, gemvMillis, cublasMillis, difference, ceilings);
         } finally {
             for (DeviceMemory w : weights) w.close();
         }
     }
 
     /** Milliseconds of one replay of a graph of launches products, the i-th on weight copy i mod copies. */
-    private static double graphMillis(CudaDevice device, Linear linear, DeviceMemory x, List<DeviceMemory> weights,
-                                      DeviceMemory y, int rows, Shape shape, int launches, int reps) {
+    private static double graphMillis(CudaDevice device, Product product, List<DeviceMemory> weights,
+                                      DeviceMemory y, int launches, int reps) {
         try (CudaGraph graph = CudaGraph.capture(device, () -> {
-            for (int i = 0; i < launches; i++) {
-                linear.apply(x, weights.get(i % weights.size()), y, rows, shape.in(), shape.out());
-            }
+            for (int i = 0; i < launches; i++) product.apply(weights.get(i % weights.size()), y);
         })) {
             return Timing.medianEventMillis(device, 2, reps, graph::replay);
         }
