@@ -31,6 +31,8 @@ public final class CudaBackend implements Backend {
      * cached prefix); -Dradixlm.prefillSplit=false keeps one CTA per (tile, KV head) whatever the keys.
      */
     static final boolean USE_PREFILL_SPLIT = !"false".equals(System.getProperty("radixlm.prefillSplit"));
+    /** Decode batches of up to this many sequences replay a captured CUDA graph; larger ones launch eagerly. */
+    public static final int MAX_GRAPH_BATCH = DecodeGraphs.MAX_BUCKET;
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
     private static final long ACTIVATION_RESERVE_BYTES = 2L << 30;
     /**

@@ -7,12 +7,12 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 64): a decode batch of n
+ * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 256): a decode batch of n
  * sequences is padded to the smallest bucket ≥ n and replays that bucket's graph. The graphs read
  * their inputs from the step buffers, so they stay valid until those are replaced ({@link #close}).
  */
 final class DecodeGraphs implements AutoCloseable {
-    static final int MAX_BUCKET = 64;
+    static final int MAX_BUCKET = 256;
 
     private final Map<Integer, CudaGraph> byBucket = new HashMap<>();
 

@@ -38,7 +38,9 @@ class WithoutGpuTest {
         assertEquals(4, DecodeGraphs.bucketFor(decode(3)));
         assertEquals(32, DecodeGraphs.bucketFor(decode(32)));
         assertEquals(64, DecodeGraphs.bucketFor(decode(33)));
-        assertEquals(0, DecodeGraphs.bucketFor(decode(65)));
+        assertEquals(128, DecodeGraphs.bucketFor(decode(65)));
+        assertEquals(256, DecodeGraphs.bucketFor(decode(256)));
+        assertEquals(0, DecodeGraphs.bucketFor(decode(257)));
         ForwardBatch prefill = new ForwardBatch(new int[] {5, 6}, new int[] {0, 1}, new int[] {0, 1}, new int[] {0, 2},
                 new int[] {2}, new int[][] {{0}}, new int[] {1});
         assertEquals(0, DecodeGraphs.bucketFor(prefill));

@@ -55,7 +55,7 @@ final class DecodeBench {
                 .put("bytes_per_step", bytes).put("weight_bytes_per_step", StepCost.weightBytesPerStep(c, batchSize))
                 .put("kv_bytes_per_step", StepCost.kvBytesPerStep(c, batchSize, context))
                 .put("bandwidth_bytes_per_s", bytesPerSecond).put("roofline_fraction", roofline)
-                .put("graphs", batchSize <= 64);
+                .put("graphs", batchSize <= CudaBackend.MAX_GRAPH_BATCH);
         String summary = String.format("%,.0f tok/s, %.3f ms/step, %.2f GB/step, %.1f%% of bandwidth roofline",
                 tokensPerSecond, millis, bytes / 1e9, 100 * roofline);
         String label = shape + (item.equals("decode_b1") ? ", context " + context : ", batch " + batchSize + ", context " + context);
