@@ -177,6 +177,54 @@ class CudaBackendGpuTest {
         }
     }
 
+    @Test
+    void graphOfTheLargestBucketMatchesEagerLaunchesAndTransformers() {
+        GpuTestSupport.device();
+        String model = "llama3_gqa";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int vocab = config.vocabSize();
+        int numSeqs = 130; // padded to the 256 bucket: 126 padding rows
+        int[] sequence = Golden.modelReference(model).sequence(33).ids();
+        NpyArray reference = Golden.referenceLogits(model, 33);
+        int[][] ids = new int[numSeqs][];
+        int[] prompt = new int[numSeqs];
+        int[] firstPage = new int[numSeqs];
+        for (int s = 0; s < numSeqs; s++) {
+            ids[s] = sequence;
+            prompt[s] = 3 + s % 25;
+            firstPage[s] = s * MAX_PAGES;
+        }
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend graphed = new CudaBackend(config, weights, 0.9);
+             CudaBackend eager = new CudaBackend(config, weights, 0.9)) {
+            eager.setGraphsEnabled(false);
+            for (CudaBackend gpu : new CudaBackend[] {graphed, eager}) {
+                gpu.allocateKvCache(numSeqs * MAX_PAGES, PAGE_SIZE);
+                for (int s = 0; s < numSeqs; s++) {
+                    gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
+                }
+            }
+            double worstVsReference = 0;
+            double worstVsEager = 0;
+            for (int step = 0; step < 4; step++) {
+                ForwardBatch batch = decode(ids, prompt, firstPage, step);
+                float[] fromGraph = graphed.forward(batch);
+                float[] fromEager = eager.forward(batch);
+                worstVsEager = Math.max(worstVsEager, Golden.relativeError(fromGraph, fromEager));
+                assertEquals(0, greedyDisagreements(fromGraph, fromEager, vocab), "graph and eager greedy tokens");
+                for (int s = 0; s < numSeqs; s++) {
+                    float[] row = Arrays.copyOfRange(fromGraph, s * vocab, (s + 1) * vocab);
+                    worstVsReference = Math.max(worstVsReference, Golden.relativeError(row, reference.row(prompt[s] + step)));
+                }
+            }
+            System.err.printf("[gpu-test] graph-replayed decode (130 seqs padded to 256): rel. error vs transformers <= %.2e,"
+                    + " vs eager <= %.2e%n", worstVsReference, worstVsEager);
+            assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
+            assertTrue(worstVsEager <= 1e-3, "graph vs eager " + worstVsEager);
+        }
+    }
+
     /** One decode token per sequence: token prompt[s] + step of ids[s], laid out as prefill() lays pages. */
     private static ForwardBatch decode(int[][] ids, int[] prompt, int[] firstPage, int step) {
         int n = ids.length;
