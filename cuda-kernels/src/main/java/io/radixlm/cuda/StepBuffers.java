@@ -34,6 +34,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory sampled;     // (maxRows) int
     final DeviceMemory argmaxScratch; // (maxRows, ArgmaxKernel.MAX_CHUNKS) partial maxima
     final AttentionWorkspace attention;
+    final StagedUpload staging;      // pinned host copies of the metadata buffers above
     final PrefillWorkspace prefillSplits; // split states of prefill_attention over keys (few tiles, long prefixes)
 
     StepBuffers(CudaDevice device, ModelConfig c, int maxTokens, int maxRows, int maxSeqs, int maxPagesPerSeq,
@@ -63,6 +64,8 @@ final class StepBuffers implements AutoCloseable {
         logits = device.allocate(4L * maxRows * c.vocabSize());
         sampled = device.allocate(4L * maxRows);
         argmaxScratch = device.allocate(ArgmaxKernel.scratchBytes(maxRows));
+        staging = new StagedUpload(device, java.util.List.of(tokenIds, positions, slotMapping, tokenSeq, blockTables,
+                logitRows, prefillTiles, prefillToken));
         attention = AttentionWorkspace.forStep(device, maxTokens, c.numHeads(), c.headDim(), maxContext);
         prefillSplits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, c.headDim());
     }
@@ -73,6 +76,7 @@ final class StepBuffers implements AutoCloseable {
 
     @Override
     public void close() {
+        staging.close(); // waits for copies still reading the staging memory
         for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
                 prefillTiles, prefillToken, residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
             m.close();

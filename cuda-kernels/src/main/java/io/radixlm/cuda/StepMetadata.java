@@ -67,17 +67,17 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
         return new StepMetadata(tokenIds, positions, slots, tokenSeq, tables, rows, new int[0], new int[bucket]);
     }
 
+    /** Enqueues the copies into b's buffers on the stream (pinned staging, asynchronous): kernels enqueued after them see the values. */
     void upload(StepBuffers b) {
-        b.tokenIds.copyFrom(tokenIds);
-        b.positions.copyFrom(positions);
-        b.slotMapping.copyFrom(slotMapping);
-        b.tokenSeq.copyFrom(tokenSeq);
-        b.blockTables.copyFrom(blockTables);
-        b.logitRows.copyFrom(logitRows);
-        if (prefillTiles.length > 0) {
-            b.prefillTiles.copyFrom(prefillTiles);
-            b.prefillToken.copyFrom(prefillToken);
-        }
+        boolean tiles = prefillTiles.length > 0;
+        DeviceMemory[] targets = tiles
+                ? new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.blockTables, b.logitRows,
+                                      b.prefillTiles, b.prefillToken}
+                : new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.blockTables, b.logitRows};
+        int[][] values = tiles
+                ? new int[][] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows, prefillTiles, prefillToken}
+                : new int[][] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows};
+        b.staging.copy(targets, values);
     }
 
     int numPrefillTiles() { return prefillTiles.length / PrefillAttentionKernel.TILE_INTS; }
