@@ -182,6 +182,24 @@ GEMV_KERNEL(gemv_rows8, 8, 4, 2)
 constexpr int FUSED_OPW = 2;
 constexpr int FUSED_UNROLL = 4;
 
+// Asks L2 for the weights of the CTA's first loop iteration (UNROLL chunks of each of its OPW rows per thread:
+// all of them when in ≤ 8 · GEMV_BLOCK · UNROLL, e.g. hidden 4096) before the norm prologue, which waits on
+// L2 and on two barriers: HBM keeps streaming meanwhile, and gemvAccumulate's loads then hit L2. A prefetch
+// has no effect on results; the addresses are those gemvAccumulate reads, so within the matrix.
+template <int OPW, int UNROLL>
+__device__ __forceinline__ void prefetchWeightsToL2(const bf16* w, int firstOut, int outStride, int in, int out) {
+    const int numChunks = in >> 3;
+#pragma unroll
+    for (int o = 0; o < OPW; o++) {
+        const uint4* row = reinterpret_cast<const uint4*>(w) + (long)min(firstOut + o * outStride, out - 1) * numChunks;
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int c = threadIdx.x + u * GEMV_BLOCK;
+            if (c < numChunks) asm volatile("prefetch.global.L2 [%0];" : : "l"(row + c));
+        }
+    }
+}
+
 // xShared (in) bf16 = residual (in) f32 / rms(residual) · weight (in) bf16: fused_add_rms_norm_vec4's formula
 // and rounding (delta null; only the order of the sum of squares differs). Every CTA recomputes the sum
 // over the whole row: 4 · in bytes, from L2 for an SM's first CTA and from L1 for the others, against the
@@ -218,8 +236,9 @@ extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
                 float* __restrict__ y, int in, int out, float eps) {
     extern __shared__ uint4 normedX[];  // (in / 8) chunks of 8 bf16
-    rmsNormToShared(residual, normWeight, reinterpret_cast<uint2*>(normedX), in, eps);
     const int firstOut = blockIdx.x * FUSED_OPW;
+    prefetchWeightsToL2<FUSED_OPW, FUSED_UNROLL>(w, firstOut, 1, in, out);
+    rmsNormToShared(residual, normWeight, reinterpret_cast<uint2*>(normedX), in, eps);
     float acc[FUSED_OPW];
     gemvAccumulate<1, FUSED_OPW, FUSED_UNROLL, true>(normedX, w, firstOut, 1, 1, in, out, acc);
     __shared__ float partial[GEMV_WARPS][FUSED_OPW];
@@ -236,8 +255,9 @@ extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
                        const bf16* __restrict__ w, bf16* __restrict__ act, int in, int intermediate, float eps) {
     extern __shared__ uint4 normedX[];  // (in / 8) chunks of 8 bf16
-    rmsNormToShared(residual, normWeight, reinterpret_cast<uint2*>(normedX), in, eps);
     const int j = blockIdx.x;
+    prefetchWeightsToL2<FUSED_OPW, FUSED_UNROLL>(w, j, intermediate, in, 2 * intermediate);
+    rmsNormToShared(residual, normWeight, reinterpret_cast<uint2*>(normedX), in, eps);
     float acc[FUSED_OPW];  // gate, up
     gemvAccumulate<1, FUSED_OPW, FUSED_UNROLL, true>(normedX, w, j, intermediate, 1, in, 2 * intermediate, acc);
     __shared__ float partial[GEMV_WARPS][FUSED_OPW];

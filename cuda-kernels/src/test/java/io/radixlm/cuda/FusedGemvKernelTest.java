@@ -21,7 +21,7 @@ class FusedGemvKernelTest {
         assertFalse(FusedGemvKernel.supports(36, 64, 64), "hidden not a multiple of 8");
         assertFalse(FusedGemvKernel.supports(64, 36, 64), "q width not a multiple of 8");
         assertFalse(FusedGemvKernel.supports(64, 64, 100), "intermediate not a multiple of 8");
-        assertFalse(FusedGemvKernel.supports(FusedGemvKernel.MAX_NORM_IN + 8, 64, 64), "normed row over 48 KB");
-        assertTrue(FusedGemvKernel.supports(FusedGemvKernel.MAX_NORM_IN, 64, 64), "normed row of exactly 48 KB");
+        assertFalse(FusedGemvKernel.supports(FusedGemvKernel.MAX_NORM_IN + 8, 64, 64), "normed row over 32 KB");
+        assertTrue(FusedGemvKernel.supports(FusedGemvKernel.MAX_NORM_IN, 64, 64), "normed row of exactly 32 KB");
     }
 }
