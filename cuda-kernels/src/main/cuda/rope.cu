@@ -160,10 +160,10 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
     int numWarps = blockDim.x >> 5;
     int qDim = numHeads * headDim;
     int kvDim = numKvHeads * headDim;
-    int headEnd = min((blockIdx.y + 1) * headsPerCta, numHeads + numKvHeads);
+    int headEnd = min(((int)blockIdx.y + 1) * headsPerCta, numHeads + numKvHeads);
     const float* row = qkv + token * (qDim + 2 * kvDim);
 
-    int head = blockIdx.y * headsPerCta + warp;
+    int head = (int)blockIdx.y * headsPerCta + warp;
     float x[E], v[E];
     if (head < headEnd) ropeLoadHead<E>(row, head, lane, numHeads, headDim, qDim, kvDim, x, v);
     int position = positions[token];

@@ -43,7 +43,7 @@ public final class SwigluKernel {
         int numQuads = intermediate / 4;
         int gridX = (numQuads + VEC_BLOCK - 1) / VEC_BLOCK;
         int wave = numMultiprocessors * (2048 / VEC_BLOCK);
-        int gridY = Math.min(Math.min(numTokens, MAX_GRID_Y), Math.max(1, (wave + gridX - 1) / gridX));
+        int gridY = Math.min(Math.min(numTokens, MAX_GRID_Y), Math.max(1, wave / gridX));  // floor: a block past the wave would double the time
         return Dim3.of(gridX, gridY);
     }
 }
