@@ -104,13 +104,16 @@ __device__ __forceinline__ void ropeHead(float (&x)[E], const float (&v)[E], flo
     }
     const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
     if (normWeight != nullptr) {  // uniform across the warp
-        float t = 0.0f;  // v1's warp 0: lane k holds the sum of "warp" k
+        // v1's warp 0: lane k holds the sum of "warp" k. v1 kept lane 0's copy of each sum (partial[warp],
+        // partial[0]); so do we, in case the compiler fuses x * x into the butterfly's first add, which
+        // would leave the lanes' copies a rounding apart.
+        float t = 0.0f;
 #pragma unroll
         for (int k = 0; k < E; k++) {
-            float partial = warpSum(x[k] * x[k]);
+            float partial = __shfl_sync(0xffffffffu, warpSum(x[k] * x[k]), 0);
             if (lane == k) t = partial;
         }
-        float inv = rsqrtf(warpSum(t) / headDim + eps);
+        float inv = rsqrtf(__shfl_sync(0xffffffffu, warpSum(t), 0) / headDim + eps);
 #pragma unroll
         for (int k = 0; k < E; k++) {
             int i = lane + 32 * k;
