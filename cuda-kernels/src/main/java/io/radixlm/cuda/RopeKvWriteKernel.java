@@ -8,8 +8,14 @@ package io.radixlm.cuda;
  */
 public final class RopeKvWriteKernel {
     private final CudaDevice device;
+    private final ElementwiseVariant variant;
 
-    public RopeKvWriteKernel(CudaDevice device) { this.device = device; }
+    public RopeKvWriteKernel(CudaDevice device) { this(device, ElementwiseVariant.fromSystemProperty()); }
+
+    public RopeKvWriteKernel(CudaDevice device, ElementwiseVariant variant) {
+        this.device = device;
+        this.variant = variant;
+    }
 
     /** The shape of one attention layer. */
     public record Shape(int numHeads, int numKvHeads, int headDim, int numSlots) {
@@ -39,12 +45,48 @@ public final class RopeKvWriteKernel {
         long cacheElements = (long) shape.numSlots() * shape.numKvHeads() * shape.headDim();
         kCache.requireElements(cacheElements, 2, "kCache");
         vCache.requireElements(cacheElements, 2, "vCache");
+        KernelArgs args = new KernelArgs().ptr(qkv).ptr(addressOrNull(bias)).ptr(positions).ptr(slotMapping).ptr(invFreq)
+                .ptr(addressOrNull(qNormWeight)).ptr(addressOrNull(kNormWeight))
+                .ptr(qOut).ptr(kCache).ptr(vCache)
+                .i32(shape.numHeads()).i32(shape.numKvHeads()).i32(shape.headDim());
+        if (variant == ElementwiseVariant.V2) {
+            Plan plan = Plan.of(numTokens, shape, device.numMultiprocessors());
+            device.launch(plan.kernel(), Dim3.of(numTokens, plan.gridY()), Dim3.of(32 * plan.numWarps()), 0,
+                    args.i32(plan.headsPerCta()).f32(eps));
+            return;
+        }
         device.launch("rope_qk_norm_kv_write", Dim3.of(numTokens, shape.numHeads() + shape.numKvHeads()),
-                Dim3.of((shape.headDim() + 31) / 32 * 32), 0,
-                new KernelArgs().ptr(qkv).ptr(addressOrNull(bias)).ptr(positions).ptr(slotMapping).ptr(invFreq)
-                        .ptr(addressOrNull(qNormWeight)).ptr(addressOrNull(kNormWeight))
-                        .ptr(qOut).ptr(kCache).ptr(vCache)
-                        .i32(shape.numHeads()).i32(shape.numKvHeads()).i32(shape.headDim()).f32(eps));
+                Dim3.of((shape.headDim() + 31) / 32 * 32), 0, args.f32(eps));
+    }
+
+    /**
+     * Launch geometry of rope_qk_norm_kv_write_v2_e{elementsPerLane}: a block takes one token and
+     * headsPerCta of its heads, numWarps warps each working a head at a time. Enough blocks per token to
+     * give about two per multiprocessor (a decode step: a block per head), else one block per token with
+     * all of its heads, so that the token's angles are computed once.
+     */
+    record Plan(int elementsPerLane, int headsPerCta, int gridY, int numWarps) {
+        static final int MAX_WARPS = 8;  // ROPE_V2_MAX_WARPS in rope.cu
+
+        Plan {
+            if (elementsPerLane < 1 || elementsPerLane > 8) throw new IllegalArgumentException("elementsPerLane " + elementsPerLane);
+            if (numWarps < 1 || numWarps > MAX_WARPS) throw new IllegalArgumentException("numWarps " + numWarps);
+            if (headsPerCta < 1 || gridY < 1) throw new IllegalArgumentException("empty plan");
+        }
+
+        static Plan of(int numTokens, Shape shape, int numMultiprocessors) {
+            int totalHeads = shape.numHeads() + shape.numKvHeads();
+            int targetBlocks = 2 * numMultiprocessors;
+            int blocksPerToken = Math.clamp((targetBlocks + numTokens - 1L) / numTokens, 1, totalHeads);
+            int headsPerCta = (totalHeads + blocksPerToken - 1) / blocksPerToken;
+            int gridY = (totalHeads + headsPerCta - 1) / headsPerCta;
+            int half = shape.headDim() / 2;
+            // at least enough warps that the angles take one round of sincos (half <= 128 needs <= 4)
+            int numWarps = Math.min(MAX_WARPS, Math.max(headsPerCta, (half + 31) / 32));
+            return new Plan((shape.headDim() + 31) / 32, headsPerCta, gridY, numWarps);
+        }
+
+        String kernel() { return "rope_qk_norm_kv_write_v2_e" + elementsPerLane; }
     }
 
     static long addressOrNull(DeviceMemory memory) { return memory == null ? 0 : memory.address(); }

@@ -28,8 +28,9 @@ class ElementwiseKernelsGpuTest {
     private final Random random = new Random();
 
     @ParameterizedTest
-    @CsvSource({"1, 288", "17, 288", "300, 2048", "4097, 64"})
-    void embeddingGatherCopiesTheRowsOfTheTokens(int numTokens, int hidden) {
+    @CsvSource({"1, 288, V2", "17, 288, V2", "300, 2048, V2", "4097, 64, V2", "8192, 4096, V2", "5, 1028, V2", "3, 8, V2",
+        "1, 288, V1", "300, 2048, V1", "8192, 4096, V1"})  // V2: vec8 when hidden % 8 == 0 (1028 takes the loop)
+    void embeddingGatherCopiesTheRowsOfTheTokens(int numTokens, int hidden, ElementwiseVariant variant) {
         CudaDevice device = device();
         int vocab = 1003;
         float[] table = randomBf16Values(random, vocab * hidden, 1f);
@@ -37,7 +38,7 @@ class ElementwiseKernelsGpuTest {
         ids[0] = vocab - 1;  // the last row, where an off-by-one would read past the table
         try (DeviceMemory tableGpu = uploadBf16(device, table); DeviceMemory idsGpu = upload(device, ids);
              DeviceMemory out = poisoned(device, 4L * numTokens * hidden)) {
-            new EmbeddingKernel(device).launch(tableGpu, idsGpu, out, numTokens, vocab, hidden);
+            new EmbeddingKernel(device, variant).launch(tableGpu, idsGpu, out, numTokens, vocab, hidden);
             float[] actual = out.toFloats(numTokens * hidden);
             float[] expected = new float[numTokens * hidden];
             for (int t = 0; t < numTokens; t++) System.arraycopy(table, ids[t] * hidden, expected, t * hidden, hidden);
@@ -93,6 +94,45 @@ class ElementwiseKernelsGpuTest {
             new SwigluKernel(device).launch(in, out, numTokens, intermediate);
             double error = relativeError(downloadBf16(out, expected.length), expected);
             assertTrue(error < BF16_TOLERANCE, "swiglu error " + error);
+        }
+    }
+
+    /**
+     * The v2 kernel (float4 loads, rows strided over one wave of blocks) against Java and bit for bit against
+     * v1 on the same input: 8B prefill (8192 x 14336), decode of 8B and 1B, Qwen sizes, an odd token count,
+     * and intermediate % 4 != 0 (v2 falls back to v1's kernel).
+     */
+    @ParameterizedTest
+    @CsvSource({"8192, 14336", "1, 14336", "1, 8192", "8192, 3072", "4097, 4864", "17, 768", "3, 12", "5, 1030", "2, 6"})
+    void swigluV2IsBitIdenticalToV1AndMatchesJava(int numTokens, int intermediate) {
+        CudaDevice device = device();
+        int count = numTokens * intermediate;
+        float[] gateUp = randomFloats(random, 2 * count, 6f);
+        gateUp[0] = -0.0f;  // signed zero, a large negative gate (exp overflows) and a large positive one
+        gateUp[1 % intermediate] = -100f;
+        gateUp[2 % intermediate] = 100f;
+        double[] expected = new double[count];
+        for (int t = 0; t < numTokens; t++) {
+            for (int i = 0; i < intermediate; i++) {
+                double gate = gateUp[t * 2 * intermediate + i];
+                double up = gateUp[t * 2 * intermediate + intermediate + i];
+                expected[t * intermediate + i] = gate / (1 + Math.exp(-gate)) * up;
+            }
+        }
+        try (DeviceMemory in = upload(device, gateUp); DeviceMemory outV1 = poisoned(device, 2L * count);
+             DeviceMemory outV2 = poisoned(device, 2L * count)) {
+            new SwigluKernel(device, ElementwiseVariant.V1).launch(in, outV1, numTokens, intermediate);
+            new SwigluKernel(device, ElementwiseVariant.V2).launch(in, outV2, numTokens, intermediate);
+            double error = relativeError(downloadBf16(outV2, count), expected);
+            assertTrue(error < BF16_TOLERANCE, "swiglu v2 error " + error);
+            short[] v1 = outV1.toShorts(count);
+            short[] v2 = outV2.toShorts(count);
+            for (int i = 0; i < count; i++) {
+                if (v1[i] != v2[i]) {
+                    throw new AssertionError("v1 and v2 differ at token " + i / intermediate + " column " + i % intermediate
+                            + ": " + Integer.toHexString(v1[i] & 0xffff) + " vs " + Integer.toHexString(v2[i] & 0xffff));
+                }
+            }
         }
     }
 

@@ -16,9 +16,13 @@ import static io.radixlm.cuda.GpuTestSupport.randomFloats;
 import static io.radixlm.cuda.GpuTestSupport.relativeError;
 import static io.radixlm.cuda.GpuTestSupport.upload;
 import static io.radixlm.cuda.GpuTestSupport.uploadBf16;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** RoPE (default, llama3) with optional bias and qwen3 q/k norm, and the K/V write through the slot mapping. */
+/**
+ * RoPE (default, llama3) with optional bias and qwen3 q/k norm, and the K/V write through the slot mapping;
+ * both kernel generations against Java, and v2 bit for bit against v1.
+ */
 @Tag("gpu")
 class RopeKvWriteKernelGpuTest {
     private final Random random = new Random();
@@ -32,7 +36,22 @@ class RopeKvWriteKernelGpuTest {
             "4097, 8, 1, 128, llama3, true, true",
             "15, 4, 4, 128, default, false, false",
             "33, 6, 6, 48, default, false, false",
-            "7, 4, 2, 32, llama3, true, true"})
+            "7, 4, 2, 32, llama3, true, true",
+            // prefill sizes: 8B (llama3), Qwen3-0.6B (q/k norm), Qwen2-7B (bias); every head dim with norm and bias
+            "8192, 32, 8, 128, llama3, false, false",
+            "8192, 16, 8, 128, default, false, true",
+            "8192, 28, 4, 128, default, true, false",
+            "2049, 32, 8, 64, default, true, true",
+            "2049, 12, 4, 96, llama3, true, true",
+            "1000, 8, 2, 48, default, true, true",
+            "513, 16, 4, 32, llama3, true, true",
+            // decode (a block per head) and a decode batch; head dims that only v1's general path used to take
+            "1, 32, 8, 128, llama3, false, false",
+            "1, 16, 8, 128, default, false, true",
+            "32, 32, 8, 128, llama3, true, true",
+            "9, 4, 2, 80, default, true, true",
+            "5, 4, 1, 256, default, true, true",
+            "3, 2, 1, 2, default, true, true"})
     void matchesAJavaRotationAndWritesOnlyTheMappedSlots(int numTokens, int numHeads, int numKvHeads, int headDim,
                                                         String ropeType, boolean withBias, boolean withQkNorm) {
         CudaDevice device = device();
@@ -50,7 +69,8 @@ class RopeKvWriteKernelGpuTest {
         float[] kNorm = randomBf16Values(random, headDim, 2f);
         int[] positions = new int[numTokens];
         int[] slots = shuffledSlots(numSlots, numTokens);
-        for (int t = 0; t < numTokens; t++) positions[t] = t + (numTokens == 1 ? 4096 : 0);
+        int firstPosition = numTokens == 1 ? 4096 : numTokens % 2 == 1 ? 777 : 0;  // odd counts: a cached prefix
+        for (int t = 0; t < numTokens; t++) positions[t] = t + firstPosition;
 
         double[] expectedQ = new double[numTokens * qDim];
         double[] expectedK = new double[numSlots * kvDim];
@@ -80,18 +100,41 @@ class RopeKvWriteKernelGpuTest {
         try (DeviceMemory qkvGpu = upload(device, qkv); DeviceMemory biasGpu = upload(device, bias);
              DeviceMemory positionsGpu = upload(device, positions); DeviceMemory slotsGpu = upload(device, slots);
              DeviceMemory invFreqGpu = device.allocate(8L * invFreq.length);
-             DeviceMemory qNormGpu = uploadBf16(device, qNorm); DeviceMemory kNormGpu = uploadBf16(device, kNorm);
-             DeviceMemory qOut = poisoned(device, 4L * numTokens * qDim);
-             DeviceMemory kCache = poisoned(device, 2L * numSlots * kvDim);
-             DeviceMemory vCache = poisoned(device, 2L * numSlots * kvDim)) {
+             DeviceMemory qNormGpu = uploadBf16(device, qNorm); DeviceMemory kNormGpu = uploadBf16(device, kNorm)) {
             invFreqGpu.copyFrom(invFreq);
-            new RopeKvWriteKernel(device).launch(qkvGpu, withBias ? biasGpu : null, positionsGpu, slotsGpu, invFreqGpu,
-                    withQkNorm ? qNormGpu : null, withQkNorm ? kNormGpu : null, qOut, kCache, vCache,
-                    numTokens, new RopeKvWriteKernel.Shape(numHeads, numKvHeads, headDim, numSlots), eps);
-            double qError = relativeError(qOut.toFloats(numTokens * qDim), expectedQ);
-            assertTrue(qError < 1e-5, "q error " + qError);
-            assertCacheMatches(downloadBf16(kCache, numSlots * kvDim), expectedK, slots, numKvHeads * headDim, "k");
-            assertCacheMatches(downloadBf16(vCache, numSlots * kvDim), expectedV, slots, numKvHeads * headDim, "v");
+            RopeKvWriteKernel.Shape shape = new RopeKvWriteKernel.Shape(numHeads, numKvHeads, headDim, numSlots);
+            int[][] bits = new int[2][];
+            short[][] kBits = new short[2][];
+            short[][] vBits = new short[2][];
+            for (ElementwiseVariant variant : ElementwiseVariant.values()) {
+                try (DeviceMemory qOut = poisoned(device, 4L * numTokens * qDim);
+                     DeviceMemory kCache = poisoned(device, 2L * numSlots * kvDim);
+                     DeviceMemory vCache = poisoned(device, 2L * numSlots * kvDim)) {
+                    new RopeKvWriteKernel(device, variant).launch(qkvGpu, withBias ? biasGpu : null, positionsGpu, slotsGpu,
+                            invFreqGpu, withQkNorm ? qNormGpu : null, withQkNorm ? kNormGpu : null, qOut, kCache, vCache,
+                            numTokens, shape, eps);
+                    double qError = relativeError(qOut.toFloats(numTokens * qDim), expectedQ);
+                    assertTrue(qError < 1e-5, variant + " q error " + qError);
+                    assertCacheMatches(downloadBf16(kCache, numSlots * kvDim), expectedK, slots, kvDim, variant + " k");
+                    assertCacheMatches(downloadBf16(vCache, numSlots * kvDim), expectedV, slots, kvDim, variant + " v");
+                    bits[variant.ordinal()] = qOut.toInts(numTokens * qDim);
+                    kBits[variant.ordinal()] = kCache.toShorts(numSlots * kvDim);
+                    vBits[variant.ordinal()] = vCache.toShorts(numSlots * kvDim);
+                }
+            }
+            assertSameBits(bits[0], bits[1], numHeads * headDim, headDim, "q");
+            assertArrayEquals(kBits[0], kBits[1], "k cache bits of v1 and v2");
+            assertArrayEquals(vBits[0], vBits[1], "v cache bits of v1 and v2");
+        }
+    }
+
+    /** v2 claims v1's bits: names the first element (token, head, i) where they differ. */
+    private static void assertSameBits(int[] v1, int[] v2, int rowWidth, int headDim, String what) {
+        for (int n = 0; n < v1.length; n++) {
+            if (v1[n] != v2[n]) {
+                throw new AssertionError(what + " of v1 and v2 differ at token " + n / rowWidth + " head " + n % rowWidth / headDim
+                        + " element " + n % headDim + ": " + Float.intBitsToFloat(v1[n]) + " vs " + Float.intBitsToFloat(v2[n]));
+            }
         }
     }
 
