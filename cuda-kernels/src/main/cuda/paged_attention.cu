@@ -1,7 +1,7 @@
 #include "common.cuh"
 #include "cp_async.cuh"
 
-// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
+// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; paged_attention_fused_* at the end is the default):
 // attention of every new token over its sequence's cached K/V, read through the block table. One
 // kernel serves prefill (many query tokens per sequence, causal: token at position p sees keys
 // [0, p], i.e. the cached prefix plus the new tokens up to itself, whose K/V rope_qk_norm_kv_write has
@@ -170,8 +170,8 @@ extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, c
 }
 
 // ---------------------------------------------------------------------------------------------------
-// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the decode attention that streams K/V at
-// HBM speed (the kernels above stay for an A/B through -Dradixlm.attention.v1=true).
+// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the streaming decode attention, K/V loads in
+// registers (kept for an A/B through -Dradixlm.attention.v2=true; the fused kernel at the end is the default).
 //
 // The split count is chosen per launch (grid z = numSplits, from the batch: enough CTAs to fill the GPU);
 // each CTA derives its key range from the token's actual context with splitChunk, so a CUDA graph captured
