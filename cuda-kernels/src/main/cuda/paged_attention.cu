@@ -658,14 +658,28 @@ __device__ __forceinline__ void mergeFusedSplits(const float* __restrict__ partM
         if (lane == 0) invSum[h] = 1.0f / sum;
     }
     __syncthreads();
-    for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
-        int h = idx / HD;
-        int d = idx - h * HD;
-        const float* acc = partAcc + (firstPart + (long)h * numSplits) * HD + d;
-        float value = 0.0f;
-#pragma unroll 4
-        for (int s = 0; s < numActive; s++) value = fmaf(__ldcg(acc + (long)s * HD), weight[h * SPLIT_MAX + s], value);
-        outRow[idx] = toBf16(value * invSum[h]);  // outRow: (group, HD) of this KV head
+    // 4 dims per thread and 8 splits per round of loads: the state reads come from L2, and this tail is serial
+    // after the whole launch, so it must not wait on one load at a time
+    for (int idx = threadIdx.x; idx < group * HD / 4; idx += blockDim.x) {
+        int h = idx / (HD / 4);
+        int d = (idx - h * (HD / 4)) * 4;
+        const float4* acc = reinterpret_cast<const float4*>(partAcc + (firstPart + (long)h * numSplits) * HD + d);
+        const float* w = weight + h * SPLIT_MAX;
+        float4 value = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+        for (int s = 0; s < numActive; s++) {
+            float4 a = __ldcg(acc + (long)s * (HD / 4));
+            value.x = fmaf(a.x, w[s], value.x);
+            value.y = fmaf(a.y, w[s], value.y);
+            value.z = fmaf(a.z, w[s], value.z);
+            value.w = fmaf(a.w, w[s], value.w);
+        }
+        float scale = invSum[h];
+        bf16* o = outRow + h * HD + d;  // outRow: (group, HD) of this KV head
+        o[0] = toBf16(value.x * scale);
+        o[1] = toBf16(value.y * scale);
+        o[2] = toBf16(value.z * scale);
+        o[3] = toBf16(value.w * scale);
     }
 }
 
