@@ -72,6 +72,7 @@ final class AttentionBench {
             ObjectNode json = JsonNodeFactory.instance.objectNode()
                     .put("shape", shape).put("batch", batchSize).put("context", context).put("bytes", bytes)
                     .put("variant", attention.variant().name()).put("num_splits", numSplits)
+                    .put("min_split_keys", attention.minSplitKeys())
                     .put("v1_split_size", workspace.splitSize()).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
                     .put("bandwidth_fraction", fraction).put("bandwidth_fraction_attention_kernel_only", kernelFraction);
             return new Measurement("decode_attention", shape + " layer, batch " + batchSize + ", context " + context,
