@@ -1,6 +1,7 @@
 #include "common.cuh"
+#include "cp_async.cuh"
 
-// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
+// V1 (kept for an A/B behind -Dradixlm.attention.v1=true; paged_attention_fused_* at the end is the default):
 // attention of every new token over its sequence's cached K/V, read through the block table. One
 // kernel serves prefill (many query tokens per sequence, causal: token at position p sees keys
 // [0, p], i.e. the cached prefix plus the new tokens up to itself, whose K/V rope_qk_norm_kv_write has
@@ -169,8 +170,8 @@ extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, c
 }
 
 // ---------------------------------------------------------------------------------------------------
-// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the decode attention that streams K/V at
-// HBM speed (the kernels above stay for an A/B through -Dradixlm.attention.v1=true).
+// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the streaming decode attention, K/V loads in
+// registers (kept for an A/B through -Dradixlm.attention.v2=true; the fused kernel at the end is the default).
 //
 // The split count is chosen per launch (grid z = numSplits, from the batch: enough CTAs to fill the GPU);
 // each CTA derives its key range from the token's actual context with splitChunk, so a CUDA graph captured
@@ -484,3 +485,395 @@ extern "C" __global__ void attention_reduce_split(const float* __restrict__ part
     for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];
     out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
 }
+
+// ---------------------------------------------------------------------------------------------------
+// paged_attention_fused_hd{HD}_g{G}: the default decode attention (paged_attention_split_* + attention_reduce_split
+// stay for an A/B through -Dradixlm.attention.v2=true). Three differences from the streaming kernel:
+//
+// 1. No reduce launch. A (token, KV head) whose keys sit in one split has that CTA write out directly. Otherwise
+//    each split writes its state to the workspace, fences, and bumps the (token, KV head) counter; the CTA that
+//    bumps it last merges every split's state into out and sets the counter back to 0, so the next launch (or
+//    graph replay) finds it at 0 again. The counters are zeroed once, when the workspace is allocated.
+// 2. Few splits for short contexts: a token uses min(numSplits, ceil(numKeys / minSplitKeys)) splits, so that
+//    a context of 1000 keys is not cut into 33 chunks of 32 keys whose states then cost more than the keys.
+//    The grid keeps numSplits (a captured graph stays right as contexts grow); a CTA whose split holds no keys
+//    exits at once and is not counted: the count expected per (token, KV head) is derived from the position
+//    with the same rule (fusedSplits) by every CTA.
+// 3. K/V through shared memory by cp.async: each warp owns a ring of FUSED_STAGES tiles of TILE_KEYS keys
+//    (K then V) and keeps FUSED_STAGES - 1 tiles in flight while it computes on one, with no block barrier
+//    (only __syncwarp) until the end. The loads no longer occupy registers (~110 instead of 255 at group 4),
+//    so 3 CTAs fit an SM and ~144 KB per SM are in flight, against ~64 KB for the streaming kernel whose
+//    loads and compute did not overlap.
+// Within a tile the lanes work as in the streaming kernel: L lanes share a key, 8 dims each (a 16-byte
+// shared-memory load of K and of V, conflict-free: a quarter warp reads 128 contiguous bytes), 32 / L keys per
+// pass, FUSED_PASSES passes per tile. Scores in log2 units; the partial states stay in log2 units (only this
+// kernel reads them).
+//
+// grid (numTokens, numKvHeads, numSplits), block FUSED_WARPS * 32, dynamic shared memory FusedShape::SHARED_BYTES.
+// partMax, partSum (numTokens, numHeads, numSplits), partAcc (numTokens, numHeads, numSplits, HD) f32;
+// counters (numTokens, numKvHeads) int, all 0 between launches; out (numTokens, numHeads, HD) bf16.
+#define FUSED_WARPS 4
+#define FUSED_STAGES 4
+#define FUSED_PASSES 4
+
+template <int HD, int G>
+struct FusedShape {
+    static constexpr int DIM_LANES = HD / 8;                                  // lanes holding dims of a key
+    static constexpr int L = DIM_LANES <= 4 ? 4 : (DIM_LANES <= 8 ? 8 : 16);  // lanes per key
+    static constexpr int KEYS_PER_PASS = 32 / L;
+    static constexpr int TILE_KEYS = KEYS_PER_PASS * FUSED_PASSES;           // keys of one warp's tile
+    static constexpr int TILE_ELEMS = TILE_KEYS * HD;                        // bf16 of a K (or V) tile
+    static constexpr int CHUNKS = TILE_KEYS * DIM_LANES;                     // 16-byte pieces of a K (or V) tile
+    // (FUSED_WARPS, FUSED_STAGES, K then V, TILE_KEYS, HD) bf16; mirrored by PagedAttentionKernel.fusedSharedBytes
+    static constexpr int SHARED_BYTES = FUSED_WARPS * FUSED_STAGES * 2 * TILE_ELEMS * 2;
+    // after the key loop the same bytes hold warpAcc (FUSED_WARPS, G, HD) f32 and weight (G, SPLIT_MAX) f32
+    static constexpr int MERGE_BYTES = (FUSED_WARPS * G * HD + G * SPLIT_MAX) * 4;
+    static_assert(HD % 8 == 0 && DIM_LANES <= L, "a head's dims must fit the lanes of a key");
+    static_assert(CHUNKS % 32 == 0, "every lane copies the same number of pieces");
+    static_assert(MERGE_BYTES <= SHARED_BYTES, "the merge reuses the rings");
+};
+
+// The splits of a token with numKeys keys over a grid of numSplits: chunk keys each (a multiple of 16 but for the
+// last), the first numActive holding keys. Every CTA of the token derives the same numbers.
+__device__ __forceinline__ void fusedSplits(int numKeys, int numSplits, int minSplitKeys, int& chunk, int& numActive) {
+    int wanted = min(numSplits, (numKeys + minSplitKeys - 1) / minSplitKeys);  // >= 1: numKeys >= 1
+    chunk = splitChunk(numKeys, wanted);
+    numActive = (numKeys + chunk - 1) / chunk;  // <= wanted
+}
+
+// Starts copying keys [tileStart, tileStart + TILE_KEYS) of one KV head into kTile, vTile (TILE_KEYS, HD); keys
+// at or past end become zeros (a masked key's V must be 0, not stale NaN: its weight 0 times NaN would be NaN).
+template <int HD, int G>
+__device__ __forceinline__ void loadFusedTile(bf16* kTile, bf16* vTile, int tileStart, int end,
+                                              const int* __restrict__ table, int pageSize, int pageShift,
+                                              int numKvHeads, int kvHead, const bf16* __restrict__ kCache,
+                                              const bf16* __restrict__ vCache, int lane) {
+    using S = FusedShape<HD, G>;
+#pragma unroll
+    for (int i = 0; i < S::CHUNKS / 32; i++) {
+        int c = lane + 32 * i;  // piece c of the tile: bytes [16 c, 16 c + 16), rows packed
+        int keyInTile = c / S::DIM_LANES;
+        int piece = c - keyInTile * S::DIM_LANES;
+        int key = tileStart + keyInTile;
+        const bf16* kSrc = kCache;  // a valid address even when nothing is read
+        const bf16* vSrc = vCache;
+        int bytes = 0;
+        if (key < end) {
+            int pageIndex = pageShift >= 0 ? key >> pageShift : key / pageSize;
+            long slot = (long)__ldg(table + pageIndex) * pageSize + (key - pageIndex * pageSize);
+            long offset = (slot * numKvHeads + kvHead) * HD + piece * 8;
+            kSrc = kCache + offset;
+            vSrc = vCache + offset;
+            bytes = 16;
+        }
+        copyAsync16(kTile + c * 8, kSrc, bytes);
+        copyAsync16(vTile + c * 8, vSrc, bytes);
+    }
+}
+
+// One warp's online-softmax update over one tile in shared memory (the streaming kernel's arithmetic).
+template <int HD, int G>
+__device__ __forceinline__ void attendFusedTile(const bf16* kTile, const bf16* vTile, int tileStart, int end,
+                                                const float (&qReg)[G][8], float (&runMax)[G], float (&runSum)[G],
+                                                float (&acc)[G][8], int sub, int keySlot, bool holdsDims) {
+    using S = FusedShape<HD, G>;
+    constexpr int L = S::L;
+    constexpr int U = FUSED_PASSES;
+    float p[G][U];  // scores, then probabilities
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int keyInTile = u * S::KEYS_PER_PASS + keySlot;
+        float k[8];
+        uint4 raw = make_uint4(0, 0, 0, 0);
+        if (holdsDims) raw = *reinterpret_cast<const uint4*>(kTile + keyInTile * HD + sub * 8);
+        bf16x8ToFloat(raw, k);
+        bool valid = tileStart + keyInTile < end;
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float dot = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 8; i++) dot = fmaf(qReg[g][i], k[i], dot);
+#pragma unroll
+            for (int offset = L / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+            p[g][u] = valid ? dot : -CUDART_INF_F;
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        float m = p[g][0];
+#pragma unroll
+        for (int u = 1; u < U; u++) m = fmaxf(m, p[g][u]);
+#pragma unroll
+        for (int offset = L; offset < 32; offset <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+        float newMax = fmaxf(runMax[g], m);
+        float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // no key yet: keep everything at 0, not NaN
+        float correction = exp2f(runMax[g] - base);
+        runMax[g] = newMax;
+        float sum = 0.0f;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            p[g][u] = exp2f(p[g][u] - base);
+            sum += p[g][u];
+        }
+        runSum[g] = runSum[g] * correction + sum;
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[g][i] *= correction;
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int keyInTile = u * S::KEYS_PER_PASS + keySlot;
+        float v[8];
+        uint4 raw = make_uint4(0, 0, 0, 0);
+        if (holdsDims) raw = *reinterpret_cast<const uint4*>(vTile + keyInTile * HD + sub * 8);
+        bf16x8ToFloat(raw, v);
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[g][i] = fmaf(p[g][u], v[i], acc[g][i]);
+        }
+    }
+}
+
+// The last CTA of a (token, KV head): merges the numActive split states of each head of the group into out.
+// weight (G, SPLIT_MAX) f32 in shared memory.
+template <int HD, int G>
+__device__ __forceinline__ void mergeFusedSplits(const float* __restrict__ partMax, const float* __restrict__ partSum,
+                                                 const float* __restrict__ partAcc, long firstPart, int numSplits,
+                                                 int numActive, int group, float* weight, bf16* __restrict__ outRow) {
+    __shared__ float invSum[G];
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    for (int h = warp; h < group; h += FUSED_WARPS) {
+        const long base = firstPart + (long)h * numSplits;  // split 0 of head h
+        float m = -CUDART_INF_F;
+        for (int s = lane; s < numActive; s += 32) m = fmaxf(m, __ldcg(partMax + base + s));
+        for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+        float sum = 0.0f;
+        for (int s = lane; s < numActive; s += 32) {
+            float w = exp2f(__ldcg(partMax + base + s) - m);  // every active split saw a key: finite max
+            weight[h * SPLIT_MAX + s] = w;
+            sum += __ldcg(partSum + base + s) * w;
+        }
+        sum = warpSum(sum);
+        if (lane == 0) invSum[h] = 1.0f / sum;
+    }
+    __syncthreads();
+    // 4 dims per thread and 8 splits per round of loads: the state reads come from L2, and this tail is serial
+    // after the whole launch, so it must not wait on one load at a time
+    for (int idx = threadIdx.x; idx < group * HD / 4; idx += blockDim.x) {
+        int h = idx / (HD / 4);
+        int d = (idx - h * (HD / 4)) * 4;
+        const float4* acc = reinterpret_cast<const float4*>(partAcc + (firstPart + (long)h * numSplits) * HD + d);
+        const float* w = weight + h * SPLIT_MAX;
+        float4 value = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll 8
+        for (int s = 0; s < numActive; s++) {
+            float4 a = __ldcg(acc + (long)s * (HD / 4));
+            value.x = fmaf(a.x, w[s], value.x);
+            value.y = fmaf(a.y, w[s], value.y);
+            value.z = fmaf(a.z, w[s], value.z);
+            value.w = fmaf(a.w, w[s], value.w);
+        }
+        float scale = invSum[h];
+        bf16* o = outRow + h * HD + d;  // outRow: (group, HD) of this KV head
+        o[0] = toBf16(value.x * scale);
+        o[1] = toBf16(value.y * scale);
+        o[2] = toBf16(value.z * scale);
+        o[3] = toBf16(value.w * scale);
+    }
+}
+
+// Merges the warps' states of one CTA (warpAcc reuses the rings: the caller has passed a block barrier after
+// its last shared-memory read of them). Writes out directly when the split is the token's only one, else the
+// split's state; returns whether this CTA must go on to merge the splits (the last one to finish).
+template <int HD, int G, int L>
+__device__ __forceinline__ bool finishFusedSplit(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
+                                                 float* warpAccFlat, int group, int sub, int keySlot, int numActive,
+                                                 float* __restrict__ partMax, float* __restrict__ partSum,
+                                                 float* __restrict__ partAcc, long firstPart, int numSplits,
+                                                 int* __restrict__ counter, bf16* __restrict__ outRow) {
+    __shared__ float warpMax[FUSED_WARPS][G];
+    __shared__ float warpSumExp[FUSED_WARPS][G];
+    __shared__ int isLast;
+    float (*warpAcc)[G][HD] = reinterpret_cast<float (*)[G][HD]>(warpAccFlat);
+    int warp = threadIdx.x >> 5;
+    // the key slots of a warp share its running max: their sums and accumulators simply add up
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int offset = L; offset < 32; offset <<= 1) {
+            runSum[g] += __shfl_xor_sync(0xffffffffu, runSum[g], offset);
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[g][i] += __shfl_xor_sync(0xffffffffu, acc[g][i], offset);
+        }
+    }
+    if (keySlot == 0) {
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            if (g < group) {
+                if (sub == 0) {
+                    warpMax[warp][g] = runMax[g];
+                    warpSumExp[warp][g] = runSum[g];
+                }
+                if (sub < HD / 8) {
+#pragma unroll
+                    for (int i = 0; i < 8; i++) warpAcc[warp][g][sub * 8 + i] = acc[g][i];
+                }
+            }
+        }
+    }
+    __syncthreads();
+    for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
+        int h = idx / HD;
+        int d = idx - h * HD;
+        float m = -CUDART_INF_F;  // finite after the loop: warp 0 always sees the split's first key
+        for (int w = 0; w < FUSED_WARPS; w++) m = fmaxf(m, warpMax[w][h]);
+        float sum = 0.0f, value = 0.0f;
+        for (int w = 0; w < FUSED_WARPS; w++) {
+            if (warpMax[w][h] == -CUDART_INF_F) continue;  // a warp that saw no key (short split)
+            float c = exp2f(warpMax[w][h] - m);
+            sum += warpSumExp[w][h] * c;
+            value += warpAcc[w][h][d] * c;
+        }
+        if (numActive == 1) {
+            outRow[idx] = toBf16(value / sum);
+        } else {
+            long part = firstPart + (long)h * numSplits;
+            partAcc[part * HD + d] = value;
+            if (d == 0) {
+                partMax[part] = m;  // log2 units
+                partSum[part] = sum;
+            }
+        }
+    }
+    if (numActive == 1) return false;
+    __threadfence();  // this thread's state writes reach L2 before the counter says they are there
+    __syncthreads();  // every thread has fenced; also: warpAcc is read, so the merge may reuse the rings
+    if (threadIdx.x == 0) {
+        int ticket = atomicAdd(counter, 1);
+        isLast = ticket == numActive - 1;
+        if (isLast) *counter = 0;  // every other split of this (token, KV head) has counted: ready for the next launch
+    }
+    __syncthreads();
+    if (!isLast) return false;
+    __threadfence();  // the other splits' states, read with __ldcg (L2), after their counts
+    return true;
+}
+
+template <int HD, int G>
+__device__ __forceinline__ void pagedAttentionFused(
+        const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+        const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
+        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, int minSplitKeys,
+        float scale, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        int* __restrict__ counters, bf16* __restrict__ out, const int* __restrict__ skipToken) {
+    using S = FusedShape<HD, G>;
+    extern __shared__ __align__(16) unsigned char fusedShared[];
+    unsigned int sharedBytes;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(sharedBytes));
+    if (sharedBytes < S::SHARED_BYTES) __trap();  // launched with too little shared memory: fail loudly
+
+    long token = blockIdx.x;
+    int kvHead = blockIdx.y;
+    int split = blockIdx.z;
+    int group = numHeads / numKvHeads;  // <= G
+    if (skipToken != nullptr && skipToken[token] != 0) return;
+    int numKeys = positions[token] + 1;
+    int chunk, numActive;
+    fusedSplits(numKeys, numSplits, minSplitKeys, chunk, numActive);
+    if (split >= numActive) return;  // holds no keys; not counted
+    int begin = split * chunk;
+    int end = min(numKeys, begin + chunk);
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int sub = lane & (S::L - 1);  // which 8 dims of the key this lane holds
+    int keySlot = lane / S::L;    // which key of a pass
+    bool holdsDims = sub < S::DIM_LANES;
+
+    float qReg[G][8];  // this lane's 8 dims of each head of the group, in log2 units
+    const float qScale = scale * 1.4426950408889634f;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) qReg[g][i] = 0.0f;
+        if (g < group && holdsDims) {
+            const float4* src = reinterpret_cast<const float4*>(q + (token * numHeads + kvHead * group + g) * HD + sub * 8);
+            float4 a = src[0], b = src[1];
+            qReg[g][0] = a.x * qScale; qReg[g][1] = a.y * qScale; qReg[g][2] = a.z * qScale; qReg[g][3] = a.w * qScale;
+            qReg[g][4] = b.x * qScale; qReg[g][5] = b.y * qScale; qReg[g][6] = b.z * qScale; qReg[g][7] = b.w * qScale;
+        }
+    }
+    float runMax[G], runSum[G], acc[G][8];  // runSum and acc: this key slot's share only
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        runMax[g] = -CUDART_INF_F;
+        runSum[g] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[g][i] = 0.0f;
+    }
+
+    // warp w takes tiles w, w + FUSED_WARPS, ... of the split; its i-th lives in ring stage i % FUSED_STAGES
+    const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
+    bf16* ring = reinterpret_cast<bf16*>(fusedShared) + warp * FUSED_STAGES * 2 * S::TILE_ELEMS;
+    int numTiles = (end - begin + S::TILE_KEYS - 1) / S::TILE_KEYS;
+    int myTiles = numTiles > warp ? (numTiles - warp + FUSED_WARPS - 1) / FUSED_WARPS : 0;
+#pragma unroll
+    for (int i = 0; i < FUSED_STAGES - 1; i++) {
+        if (i < myTiles) {
+            bf16* stage = ring + i * 2 * S::TILE_ELEMS;
+            loadFusedTile<HD, G>(stage, stage + S::TILE_ELEMS, begin + (i * FUSED_WARPS + warp) * S::TILE_KEYS, end,
+                                 table, pageSize, pageShift, numKvHeads, kvHead, kCache, vCache, lane);
+        }
+        copyAsyncCommit();  // empty groups too: group i always holds tile i
+    }
+    for (int i = 0; i < myTiles; i++) {
+        __syncwarp();  // every lane is done reading the stage refilled below (tile i - 1's)
+        int next = i + FUSED_STAGES - 1;
+        if (next < myTiles) {
+            bf16* stage = ring + (next % FUSED_STAGES) * 2 * S::TILE_ELEMS;
+            loadFusedTile<HD, G>(stage, stage + S::TILE_ELEMS, begin + (next * FUSED_WARPS + warp) * S::TILE_KEYS,
+                                 end, table, pageSize, pageShift, numKvHeads, kvHead, kCache, vCache, lane);
+        }
+        copyAsyncCommit();
+        copyAsyncWait<FUSED_STAGES - 1>();  // groups 0..i done: tile i is in, from this lane's copies
+        __syncwarp();                       // ... and from every lane's
+        const bf16* stage = ring + (i % FUSED_STAGES) * 2 * S::TILE_ELEMS;
+        attendFusedTile<HD, G>(stage, stage + S::TILE_ELEMS, begin + (i * FUSED_WARPS + warp) * S::TILE_KEYS, end,
+                               qReg, runMax, runSum, acc, sub, keySlot, holdsDims);
+    }
+    copyAsyncWait<0>();  // only empty groups remain, but the rings are about to be reused
+    __syncthreads();     // every warp is done with its ring
+
+    long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
+    bf16* outRow = out + (token * numHeads + kvHead * group) * HD;
+    float* merge = reinterpret_cast<float*>(fusedShared);
+    bool last = finishFusedSplit<HD, G, S::L>(runMax, runSum, acc, merge, group, sub, keySlot, numActive, partMax,
+                                              partSum, partAcc, firstPart, numSplits,
+                                              counters + token * numKvHeads + kvHead, outRow);
+    if (!last) return;
+    mergeFusedSplits<HD, G>(partMax, partSum, partAcc, firstPart - split, numSplits, numActive, group,
+                            merge + FUSED_WARPS * G * HD, outRow);
+}
+
+#define PAGED_ATTENTION_FUSED_ENTRY(HD, G)                                                                     \
+    extern "C" __global__ void __launch_bounds__(FUSED_WARPS * 32, (G) >= 8 ? 2 : 3)                           \
+            paged_attention_fused_hd##HD##_g##G(                                                               \
+            const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
+            const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
+            int numKvHeads, int numSplits, int minSplitKeys, float scale, float* partMax, float* partSum,       \
+            float* partAcc, int* counters, bf16* out, const int* skipToken) {                                   \
+        pagedAttentionFused<HD, G>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,         \
+                                   pageSize, pageShift, numHeads, numKvHeads, numSplits, minSplitKeys, scale,   \
+                                   partMax, partSum, partAcc, counters, out, skipToken);                        \
+    }
+#define PAGED_ATTENTION_FUSED_GROUPS(HD) \
+    PAGED_ATTENTION_FUSED_ENTRY(HD, 1)   \
+    PAGED_ATTENTION_FUSED_ENTRY(HD, 2)   \
+    PAGED_ATTENTION_FUSED_ENTRY(HD, 4)   \
+    PAGED_ATTENTION_FUSED_ENTRY(HD, 8)
+
+PAGED_ATTENTION_FUSED_GROUPS(32)
+PAGED_ATTENTION_FUSED_GROUPS(48)
+PAGED_ATTENTION_FUSED_GROUPS(64)
+PAGED_ATTENTION_FUSED_GROUPS(96)
+PAGED_ATTENTION_FUSED_GROUPS(128)

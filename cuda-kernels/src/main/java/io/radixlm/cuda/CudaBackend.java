@@ -460,10 +460,12 @@ public final class CudaBackend implements Backend {
             // with prefill tiles in the step, their tokens are skipped here (and written below)
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
             var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                    numTokens, numSeqs, layout, b.attention, skip);
+                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
             mark("decode_attention");
-            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
-            mark("attention_reduce");
+            if (splits.needsReduce()) {  // the fused kernel (default) has merged its splits into attnOut itself
+                attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
+                mark("attention_reduce");
+            }
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
