@@ -1,5 +1,4 @@
 #include "common.cuh"
-#include "cp_async.cuh"
 
 // Causal prefill attention, FlashAttention-2 style, over the paged KV cache. Where paged_attention
 // makes every query token read all of its keys, here one CTA takes a tile of query tokens of one
@@ -64,7 +63,16 @@ __device__ __forceinline__ void ldmatrixX4Trans(uint32_t (&r)[4], const bf16* sm
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(address));
 }
 
-// copyAsync16, copyAsyncCommit, copyAsyncWait: cp_async.cuh
+// 16 bytes global -> shared without passing through registers; srcBytes 0 writes zeros instead.
+__device__ __forceinline__ void copyAsync16(bf16* smem, const bf16* global, int srcBytes) {
+    uint32_t address = (uint32_t)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(address), "l"(global), "r"(srcBytes));
+}
+
+__device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+
+template <int N>
+__device__ __forceinline__ void copyAsyncWait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
 // Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).

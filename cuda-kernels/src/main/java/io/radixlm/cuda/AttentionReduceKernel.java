@@ -2,8 +2,7 @@ package io.radixlm.cuda;
 
 /**
  * attention_reduce (after the V1 paged kernel) or attention_reduce_split (after the streaming one): merges
- * the split softmax states into out (numTokens, numHeads, headDim) bf16. After the fused kernel, which merges
- * its splits itself, it launches nothing.
+ * the split softmax states into out (numTokens, numHeads, headDim) bf16.
  */
 public final class AttentionReduceKernel {
     private final CudaDevice device;
@@ -19,7 +18,6 @@ public final class AttentionReduceKernel {
     /** As above, leaving alone the rows of tokens whose skipToken entry (numTokens ints; null: none) is nonzero. */
     public void launch(AttentionWorkspace workspace, PagedAttentionKernel.Splits splits, DeviceMemory positions,
                        DeviceMemory out, int numTokens, DeviceMemory skipToken) {
-        if (!splits.needsReduce()) return;
         if (numTokens > workspace.maxTokens()) throw new IllegalArgumentException("workspace too small");
         if ((long) numTokens * splits.numSplits() > (long) workspace.maxTokens() * workspace.maxSplits()) {
             throw new IllegalArgumentException("more splits than the workspace holds");

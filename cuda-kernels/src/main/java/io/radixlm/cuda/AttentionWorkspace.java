@@ -10,10 +10,8 @@ package io.radixlm.cuda;
  * @param partMax (maxTokens, numHeads, maxSplits) f32
  * @param partSum (maxTokens, numHeads, maxSplits) f32
  * @param partAcc (maxTokens, numHeads, maxSplits, headDim) f32
- * @param counters (maxTokens, numHeads) int, zeroed at allocation: the fused kernel counts the finished splits of
- *                 each (token, KV head) at [token · numKvHeads + kvHead] and its last split sets the count back to 0
  */
-public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, DeviceMemory partAcc, DeviceMemory counters,
+public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, DeviceMemory partAcc,
                                  int maxTokens, int numHeads, int headDim, int splitSize, int v1Splits, int maxSplits)
         implements AutoCloseable {
     /** Bound on a step's workspace, whatever the batch. */
@@ -33,11 +31,8 @@ public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, Dev
                                               int splitSize, int maxContext, int maxSplits) {
         int v1Splits = (maxContext + splitSize - 1) / splitSize;
         long states = (long) maxTokens * numHeads * maxSplits;
-        DeviceMemory counters = device.allocate(4L * maxTokens * numHeads);
-        counters.fill((byte) 0);
         return new AttentionWorkspace(device.allocate(states * 4), device.allocate(states * 4),
-                device.allocate(states * headDim * 4), counters, maxTokens, numHeads, headDim, splitSize, v1Splits,
-                maxSplits);
+                device.allocate(states * headDim * 4), maxTokens, numHeads, headDim, splitSize, v1Splits, maxSplits);
     }
 
     /**
@@ -59,6 +54,5 @@ public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, Dev
         partMax.close();
         partSum.close();
         partAcc.close();
-        counters.close();
     }
 }

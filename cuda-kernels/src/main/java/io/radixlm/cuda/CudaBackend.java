@@ -17,8 +17,7 @@ import java.util.Map;
  * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
  * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for up to 8 rows (decode),
- * a cuBLAS GEMM otherwise. A step of one token fuses the norms, SwiGLU and residual adds into its GEMVs
- * ({@link FusedGemvKernel}). Everything is enqueued on one stream; only the logits (or,
+ * a cuBLAS GEMM otherwise. Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
@@ -42,12 +41,6 @@ public final class CudaBackend implements Backend {
      * logits back and samples on the CPU (the same tokens, only slower).
      */
     static final boolean GPU_SAMPLING = !Boolean.getBoolean("radixlm.cuda.cpuSampling");
-    /**
-     * The fused path of steps of exactly one token (decode at batch 1, 1-token prefills): per layer 4 GEMVs
-     * with the norms, SwiGLU and residual adds inside ({@link FusedGemvKernel}) instead of 7 kernels.
-     * -Dradixlm.fuseDecode=false (or -Dradixlm.gemv=false) keeps every step on the separate kernels.
-     */
-    static final boolean USE_FUSED_DECODE = !"false".equals(System.getProperty("radixlm.fuseDecode"));
 
     private final ModelConfig config;
     private final CudaDevice device;
@@ -64,8 +57,6 @@ public final class CudaBackend implements Backend {
     private final AttentionReduceKernel attentionReduce;
     private final PrefillAttentionKernel prefillAttention;
     private final SwigluKernel swiglu;
-    private final FusedGemvKernel fusedGemv;
-    private final boolean fusedDecodeSupported; // the model's shapes fit the fused kernels and it has no o bias
     private final BiasAddKernel biasAdd;
     private final GatherRowsKernel gatherRows;
     private final ArgmaxKernel argmax;
@@ -79,7 +70,6 @@ public final class CudaBackend implements Backend {
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
-    private boolean fusedDecodeEnabled = USE_FUSED_DECODE;
     private OpTimeline timeline; // non-null only while profile() captures a step
     private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
     private int prefillMinSplitKeys = PrefillAttentionKernel.MIN_SPLIT_KEYS;
@@ -136,10 +126,6 @@ public final class CudaBackend implements Backend {
         this.attentionReduce = new AttentionReduceKernel(device);
         this.prefillAttention = new PrefillAttentionKernel(device);
         this.swiglu = new SwigluKernel(device);
-        this.fusedGemv = new FusedGemvKernel(device);
-        this.fusedDecodeSupported = Linear.USE_GEMV
-                && FusedGemvKernel.supports(config.hiddenSize(), config.qDim(), config.intermediateSize())
-                && weights.layers().stream().allMatch(layer -> layer.oBias() == null);
         this.biasAdd = new BiasAddKernel(device);
         this.gatherRows = new GatherRowsKernel(device);
         this.argmax = new ArgmaxKernel(device);
@@ -264,24 +250,6 @@ public final class CudaBackend implements Backend {
      */
     public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
 
-    /**
-     * Runs steps of one token on the fused GEMVs (on by default where the model allows, unless
-     * {@link #USE_FUSED_DECODE} is false); off: on the separate norm, SwiGLU and residual-add kernels. Drops
-     * the captured graphs, which hold one path or the other.
-     */
-    public void setFusedDecodeEnabled(boolean enabled) {
-        if (enabled == fusedDecodeEnabled) return;
-        device.synchronize();
-        graphs.close();
-        this.fusedDecodeEnabled = enabled;
-    }
-
-    /** True when a step of numTokens tokens (traced or not) runs on the fused GEMVs. */
-    boolean fusesStep(int numTokens, ForwardTrace trace) {
-        // a trace needs the intermediate tensors the fused kernels never write
-        return numTokens == 1 && trace == null && fusedDecodeEnabled && fusedDecodeSupported;
-    }
-
     /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
     public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
 
@@ -382,13 +350,8 @@ public final class CudaBackend implements Backend {
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
         mark("embedding");
         emit(trace, "embedding", b.residual, numTokens, hidden);
-        boolean fused = fusesStep(numTokens, trace);
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
-            if (fused) {
-                fusedLayer(l, layer, numSeqs, split);
-                continue;
-            }
             // the previous layer's MLP output joins the residual stream inside this norm
             rmsNorm.launch(b.residual, l == 0 ? null : b.proj, layer.inputNorm(), b.normed, numTokens, hidden, eps);
             mark("attn_norm");
@@ -399,8 +362,7 @@ public final class CudaBackend implements Backend {
             mlpBlock(layer, numTokens);
             emit(trace, "layer." + l + ".mlp", b.proj, numTokens, hidden);
         }
-        // the fused layers add their projections into the residual themselves: only the unfused ones leave one in proj
-        rmsNorm.launch(b.residual, fused ? null : b.proj, weights.finalNorm(), b.normed, numTokens, hidden, eps);
+        rmsNorm.launch(b.residual, b.proj, weights.finalNorm(), b.normed, numTokens, hidden, eps);
         mark("final_norm");
         gatherRows.launch(b.normed, b.logitRows, b.rowsNormed, numTokens, numRows, hidden);
         mark("gather_rows");
@@ -412,44 +374,12 @@ public final class CudaBackend implements Backend {
         mark("argmax");
     }
 
-    /**
-     * One layer of a 1-token step: residual → norm + q/k/v → RoPE + KV write → attention → o_proj added into the
-     * residual → norm + gate/up + SwiGLU → down_proj added into the residual. The residual holds the previous
-     * layer's output complete (no pending proj), and so does it after this layer.
-     */
-    private void fusedLayer(int l, CudaWeights.Layer layer, int numSeqs, AttentionSplit split) {
-        StepBuffers b = buffers;
-        int hidden = config.hiddenSize();
-        int intermediate = config.intermediateSize();
-        fusedGemv.launchNorm(b.residual, layer.inputNorm(), layer.qkv(), b.qkv, hidden, config.qDim() + 2 * config.kvDim(), eps);
-        mark("norm_qkv_proj");
-        attend(l, layer, 1, numSeqs, split);
-        fusedGemv.launchAdd(b.attnOut, layer.o(), b.residual, config.qDim(), hidden);
-        mark("o_proj_add");
-        fusedGemv.launchNormSwiglu(b.residual, layer.postNorm(), layer.gateUp(), b.act, hidden, intermediate, eps);
-        mark("norm_gate_up_swiglu");
-        fusedGemv.launchAdd(b.act, layer.down(), b.residual, intermediate, hidden);
-        mark("down_proj_add");
-    }
-
-    /** normed → q/k/v → attention ({@link #attend}) → o_proj, into buffers.proj. */
+    /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into buffers.proj. */
     private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split) {
         StepBuffers b = buffers;
         int qkvWidth = config.qDim() + 2 * config.kvDim();
         linear.apply(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
         mark("qkv_proj");
-        attend(l, layer, numTokens, numSeqs, split);
-        linear.apply(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
-        mark("o_proj");
-        if (layer.oBias() != null) {
-            biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
-            mark("o_bias");
-        }
-    }
-
-    /** qkv → RoPE + KV write → prefill and/or paged attention, into buffers.attnOut. */
-    private void attend(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split) {
-        StepBuffers b = buffers;
         rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
                 b.q, kCache.get(l), vCache.get(l), numTokens,
                 new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize), eps);
@@ -460,16 +390,20 @@ public final class CudaBackend implements Backend {
             // with prefill tiles in the step, their tokens are skipped here (and written below)
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
             var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
+                    numTokens, numSeqs, layout, b.attention, skip);
             mark("decode_attention");
-            if (splits.needsReduce()) {  // the fused kernel (default) has merged its splits into attnOut itself
-                attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
-                mark("attention_reduce");
-            }
+            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
+            mark("attention_reduce");
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         if (split.numPrefillTiles() > 0) mark("prefill_attention");
+        linear.apply(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
+        mark("o_proj");
+        if (layer.oBias() != null) {
+            biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
+            mark("o_bias");
+        }
     }
 
     /** normed → gate/up → SwiGLU → down_proj, into buffers.proj. */

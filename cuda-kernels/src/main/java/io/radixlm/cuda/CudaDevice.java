@@ -127,10 +127,8 @@ public final class CudaDevice implements AutoCloseable {
     /** How many blocks of kernel (blockSize threads, sharedBytes of dynamic shared memory) one multiprocessor holds at once. */
     public int maxResidentBlocks(String kernel, int blockSize, int sharedBytes) {
         int[] numBlocks = {0};
-        CUfunction function = functions.computeIfAbsent(kernel, this::loadFunction);
-        allowSharedBytes(kernel, function, sharedBytes);  // else the occupancy of a kernel past 48 KB reads 0
-        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, function, blockSize, sharedBytes),
-                "cuOccupancyMaxActiveBlocksPerMultiprocessor " + kernel);
+        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, functions.computeIfAbsent(kernel, this::loadFunction),
+                blockSize, sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor " + kernel);
         return Math.max(1, numBlocks[0]);
     }
 
@@ -147,18 +145,14 @@ public final class CudaDevice implements AutoCloseable {
     /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
     public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
         CUfunction function = functions.computeIfAbsent(kernel, this::loadFunction);
-        allowSharedBytes(kernel, function, sharedBytes);
-        check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
-    }
-
-    /** More than 48 KB of dynamic shared memory needs the kernel's opt-in, once per size. */
-    private void allowSharedBytes(String kernel, CUfunction function, int sharedBytes) {
         if (sharedBytes > sharedBytesAllowed.getOrDefault(kernel, DEFAULT_SHARED_BYTES)) {
+            // more than 48 KB of dynamic shared memory needs the kernel's opt-in, once per size
             check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                     sharedBytes), "cuFuncSetAttribute " + kernel);
             sharedBytesAllowed.put(kernel, sharedBytes);
         }
+        check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
     }
 
     private CUfunction loadFunction(String kernel) {

@@ -128,47 +128,19 @@ final class AttentionCase {
         return runPaged(device, variant, splitSize, 0);
     }
 
-    /**
-     * As above; forcedSplits > 0 runs the streaming or fused kernel with exactly that many splits per token (the
-     * fused one with at least {@link PagedAttentionKernel#DEFAULT_MIN_SPLIT_KEYS} keys per split).
-     */
+    /** As above; forcedSplits > 0 runs the streaming kernel with exactly that many splits per token. */
     float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize, int forcedSplits) {
-        return runPaged(device, variant, splitSize, forcedSplits, PagedAttentionKernel.DEFAULT_MIN_SPLIT_KEYS);
-    }
-
-    /**
-     * As above, the fused kernel taking at least minSplitKeys keys per split. Checks afterwards that the fused
-     * kernel left every counter of the workspace at 0 (the next launch, or graph replay, relies on it).
-     */
-    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize, int forcedSplits,
-                     int minSplitKeys) {
         try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
-            var kernel = new PagedAttentionKernel(device, variant, minSplitKeys);
-            PagedAttentionKernel.Splits splits;
-            if (forcedSplits > 0 && variant == PagedAttentionKernel.Variant.FUSED) {
-                splits = kernel.launchFused(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
-                        workspace, null, forcedSplits, minSplitKeys, out);
-            } else if (forcedSplits > 0) {
-                splits = kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
-                        workspace, null, forcedSplits);
-            } else {
-                splits = kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
-                        layout(), workspace, out);
-            }
+            var kernel = new PagedAttentionKernel(device, variant);
+            PagedAttentionKernel.Splits splits = forcedSplits > 0
+                    ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
+                            workspace, null, forcedSplits)
+                    : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
+                            layout(), workspace);
             new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens);
-            float[] result = downloadBf16(out, numTokens * numHeads * headDim);
-            assertCountersZero(workspace);
-            return result;
-        }
-    }
-
-    /** The fused kernel's counters must all be back at 0 after every launch. */
-    static void assertCountersZero(AttentionWorkspace workspace) {
-        int[] counters = workspace.counters().toInts((int) (workspace.counters().bytes() / 4));
-        for (int i = 0; i < counters.length; i++) {
-            if (counters[i] != 0) throw new AssertionError("split counter " + i + " left at " + counters[i]);
+            return downloadBf16(out, numTokens * numHeads * headDim);
         }
     }
 
@@ -224,20 +196,15 @@ final class AttentionCase {
             splits.partSum().fill((byte) 0xFF);
             splits.partAcc().fill((byte) 0xFF);
             if (numTiles < numTokens) {
-                var decodeSplits = new PagedAttentionKernel(device, decodeVariant).launch(in.q, in.k, in.v, in.positions,
-                        in.tokenSeq, in.tables, numTokens, seqs.size(), layout(), workspace, skipGpu, out);
+                var decodeSplits = new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
+                        numTokens, seqs.size(), layout(), workspace, skipGpu);
                 new AttentionReduceKernel(device).launch(workspace, decodeSplits, in.positions, out, numTokens, skipGpu);
             }
             prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles, numTokens, seqs.size(), layout(),
                     split, splits, out);
-            float[] result = downloadBf16(out, numTokens * numHeads * headDim);
-            assertCountersZero(workspace);
-            return result;
+            return downloadBf16(out, numTokens * numHeads * headDim);
         }
     }
-
-    /** The decode kernel runPrefill runs beside the prefill kernel (tests of the skip-token path set each in turn). */
-    PagedAttentionKernel.Variant decodeVariant = PagedAttentionKernel.Variant.fromSystemProperty();
 
     /** The split the latest runPrefill used (to report, and to check that a case meant to split did). */
     PrefillAttentionKernel.Split lastSplit;

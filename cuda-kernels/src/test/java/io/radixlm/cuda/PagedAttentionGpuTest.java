@@ -22,13 +22,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Paged attention (the fused kernel, and the streaming + reduce and V1 + reduce pairs kept for A/B) against a
- * plain softmax(q·kᵀ/√d)·v over the same bf16 cache, pages scattered at random through the pool: decode at
+ * Paged attention + reduce (the streaming kernel, and the V1 kernel kept for A/B) against a plain
+ * softmax(q·kᵀ/√d)·v over the same bf16 cache, pages scattered at random through the pool: decode at
  * awkward and long contexts for every head dim and GQA group, page sizes that are not 16, every split
- * count (and, for the fused kernel, fewest keys per split), batches mixing prefill and decode, the rows left
- * to the prefill kernel, and one captured CUDA graph replayed (twice per step) as contexts change. After every
- * fused launch the workspace's split counters must be back at 0. Failures name the token (its sequence and
- * position) whose row is wrong.
+ * count, batches mixing prefill and decode, and one captured CUDA graph replayed as contexts change.
+ * Failures name the token (its sequence and position) whose row is wrong.
  */
 @Tag("gpu")
 class PagedAttentionGpuTest {
@@ -61,24 +59,22 @@ class PagedAttentionGpuTest {
     @CsvSource({"8, 8, 32, 16", "16, 2, 32, 16", "6, 6, 48, 16", "8, 2, 48, 16", "32, 8, 64, 16", "16, 2, 96, 16",
             "12, 3, 96, 16", "32, 8, 128, 16", "32, 32, 128, 16", "8, 1, 128, 16", "28, 4, 128, 16", "24, 4, 64, 16",
             "16, 4, 64, 1", "16, 4, 128, 5", "8, 1, 48, 32"})
-    void decodeAtEveryContextMatchesSoftmaxReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
+    void streamingDecodeAtEveryContextMatchesSoftmaxReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
-        for (Variant variant : List.of(Variant.FUSED, Variant.STREAMING)) {
-            String shape = variant + ", " + numHeads + "/" + numKvHeads + " heads, head_dim " + headDim + ", page size " + pageSize;
-            // all contexts in one batch (few splits each), then each alone (as many splits as the GPU's size allows)
-            AttentionCase batch = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(CONTEXTS));
-            assertRowsClose(batch, batch.runPaged(device, variant, 256), batch.reference(), "batch, " + shape);
-            for (int context : CONTEXTS) {
-                AttentionCase alone = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(context));
-                assertRowsClose(alone, alone.runPaged(device, variant, 256), alone.reference(),
-                        "context " + context + " alone, " + shape);
-            }
+        String shape = numHeads + "/" + numKvHeads + " heads, head_dim " + headDim + ", page size " + pageSize;
+        // all contexts in one batch (few splits each), then each alone (as many splits as the GPU's size allows)
+        AttentionCase batch = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(CONTEXTS));
+        assertRowsClose(batch, batch.runPaged(device, Variant.STREAMING, 256), batch.reference(), "batch, " + shape);
+        for (int context : CONTEXTS) {
+            AttentionCase alone = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(context));
+            assertRowsClose(alone, alone.runPaged(device, Variant.STREAMING, 256), alone.reference(),
+                    "context " + context + " alone, " + shape);
         }
     }
 
     @ParameterizedTest(name = "{0} splits")
     @ValueSource(ints = {1, 2, 3, 7, 64, 255, 256})
-    void streamingAndFusedKernelsAreRightAtAnySplitCount(int numSplits) {
+    void streamingKernelIsRightAtAnySplitCount(int numSplits) {
         CudaDevice device = device();
         // decodes of awkward lengths plus three tokens of one prompt (the paged kernel serves those too when
         // the prefill kernel is off); more splits than a short context has chunks leave empty splits behind
@@ -86,27 +82,8 @@ class PagedAttentionGpuTest {
                 new Seq(300, 3));
         for (int[] shape : new int[][] {{16, 4, 128}, {8, 1, 64}, {6, 6, 48}, {28, 4, 96}, {16, 2, 32}}) {
             AttentionCase c = newCase(shape[0], shape[1], shape[2], PAGE_SIZE, seqs);
-            String what = numSplits + " splits, heads " + shape[0] + "/" + shape[1] + ", head_dim " + shape[2];
-            double[] reference = c.reference();
-            assertRowsClose(c, c.runPaged(device, Variant.STREAMING, 256, numSplits), reference, "streaming, " + what);
-            // fewest keys per split 1: every split the grid has (down to 16 keys); 128: the default; 4096: one
-            // split for all but the longest context
-            for (int minSplitKeys : new int[] {1, PagedAttentionKernel.DEFAULT_MIN_SPLIT_KEYS, 4096}) {
-                assertRowsClose(c, c.runPaged(device, Variant.FUSED, 256, numSplits, minSplitKeys), reference,
-                        "fused, at least " + minSplitKeys + " keys per split, " + what);
-            }
-        }
-    }
-
-    @ParameterizedTest(name = "{0} splits at 32768 keys")
-    @ValueSource(ints = {1, 5, 49, 256})
-    void fusedKernelIsRightAtALongContextWithForcedSplits(int numSplits) {
-        CudaDevice device = device();
-        // the (1, 32k) benchmark's case: one token, splits of up to 32768 keys, and a 2-token batch beside it
-        for (int[] shape : new int[][] {{32, 8, 128}, {16, 8, 64}, {8, 1, 48}}) {
-            AttentionCase c = newCase(shape[0], shape[1], shape[2], PAGE_SIZE, decodes(32768, 3000));
-            assertRowsClose(c, c.runPaged(device, Variant.FUSED, 256, numSplits), c.reference(),
-                    "fused, " + numSplits + " splits, heads " + shape[0] + "/" + shape[1] + ", head_dim " + shape[2]);
+            assertRowsClose(c, c.runPaged(device, Variant.STREAMING, 256, numSplits), c.reference(),
+                    numSplits + " splits, heads " + shape[0] + "/" + shape[1] + ", head_dim " + shape[2]);
         }
     }
 
@@ -140,56 +117,30 @@ class PagedAttentionGpuTest {
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
     @CsvSource({"32, 8, 128", "8, 1, 64", "12, 3, 96", "28, 4, 128"})
     void oneCapturedGraphStaysRightAsContextsChange(int numHeads, int numKvHeads, int headDim) {
-        for (Variant variant : List.of(Variant.FUSED, Variant.STREAMING)) {
-            graphStaysRight(variant, numHeads, numKvHeads, headDim);
-        }
-    }
-
-    private void graphStaysRight(Variant variant, int numHeads, int numKvHeads, int headDim) {
         CudaDevice device = device();
         // pages for contexts up to 5000 / 17 / 1000; the graph is captured once, then replayed with positions
         // that change the number of keys, and of splits holding keys, in every sequence
         AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(5000, 17, 1000));
         int[][] positionSets = {{4999, 16, 999}, {0, 0, 0}, {15, 16, 17}, {16, 1, 998}, {2047, 5, 500}, {4999, 16, 999}};
-        var kernel = new PagedAttentionKernel(device, variant);
+        var kernel = new PagedAttentionKernel(device, Variant.STREAMING);
         var reduce = new AttentionReduceKernel(device);
         int outElements = c.numTokens * numHeads * headDim;
         try (AttentionCase.Inputs in = c.new Inputs(device); AttentionWorkspace workspace = c.workspace(device, 256);
              DeviceMemory out = poisoned(device, 2L * outElements);
              CudaGraph graph = CudaGraph.capture(device, () -> {
                  var splits = kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, c.numTokens,
-                         c.seqs.size(), c.layout(), workspace, out);
+                         c.seqs.size(), c.layout(), workspace);
                  reduce.launch(workspace, splits, in.positions, out, c.numTokens);
              })) {
             for (int[] positions : positionSets) {
                 System.arraycopy(positions, 0, c.positions, 0, positions.length);
                 in.positions.copyFrom(positions);
-                double[] reference = c.reference();
-                for (int replay = 0; replay < 2; replay++) {  // the second replay finds what the first left behind
-                    AttentionCase.poison(workspace);
-                    out.fill((byte) 0xFF);
-                    graph.replay();
-                    device.synchronize();
-                    String what = variant + ", replay " + replay + " at positions " + Arrays.toString(positions);
-                    assertRowsClose(c, downloadBf16(out, outElements), reference, what);
-                    AttentionCase.assertCountersZero(workspace);
-                }
+                AttentionCase.poison(workspace);
+                out.fill((byte) 0xFF);
+                graph.replay();
+                device.synchronize();
+                assertRowsClose(c, downloadBf16(out, outElements), c.reference(), "replay at positions " + Arrays.toString(positions));
             }
-        }
-    }
-
-    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
-    @CsvSource({"32, 8, 128", "8, 1, 64", "6, 6, 48", "16, 4, 32", "12, 3, 96"})
-    void rowsLeftToThePrefillKernelAreSkippedByEveryVariant(int numHeads, int numKvHeads, int headDim) {
-        CudaDevice device = device();
-        // prompts (prefill kernel, their rows skipped by the paged kernel) beside decodes (paged kernel) in one step
-        List<Seq> seqs = List.of(new Seq(300, 236), new Seq(17, 1), new Seq(4097, 1), new Seq(40, 40), new Seq(1, 1),
-                new Seq(2000, 1));
-        AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, seqs);
-        double[] reference = c.reference();
-        for (Variant variant : Variant.values()) {
-            c.decodeVariant = variant;
-            assertRowsClose(c, c.runPrefill(device, 256, 2), reference, variant + " beside the prefill kernel");
         }
     }
 

@@ -47,7 +47,7 @@ class PrefillAttentionSpeedGpuTest {
                     numTiles, N, 1, layout, out));
             float[] sample = GpuTestSupport.downloadBf16(out, 4096);
             float pagedMs = median(device, () -> {
-                var splits = paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace, out);
+                var splits = paged.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, N, 1, layout, workspace);
                 reduce.launch(workspace, splits, in.positions, out, N);
             });
             double flops = 4.0 * N * N * HEAD_DIM * HEADS / 2;

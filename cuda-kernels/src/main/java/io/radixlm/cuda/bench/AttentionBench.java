@@ -16,11 +16,10 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * The decode attention kernels alone (paged_attention + attention_reduce where the variant has one, one layer of the given shape):
+ * The decode attention kernels alone (paged_attention + attention_reduce, one layer of the given shape):
  * batchSize queries, each over context keys of random KV on shuffled pages. Reported as bytes of K, V
- * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the default one (fused;
- * -Dradixlm.attention.v2=true: the streaming one, -Dradixlm.attention.v1=true: the first kernel), with the
- * workspace a decode step of this batch would have.
+ * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the default one (streaming;
+ * -Dradixlm.attention.v1=true: the first kernel), with the workspace a decode step of this batch would have.
  */
 final class AttentionBench {
     private static final int REPS = 20;
@@ -57,14 +56,12 @@ final class AttentionBench {
             tables.copyFrom(shuffledPages(numPages, batchSize * 7L + context));
             PagedAttentionKernel attention = new PagedAttentionKernel(device);
             AttentionReduceKernel reduce = new AttentionReduceKernel(device);
-            Runnable kernel = () -> attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout,
-                    workspace, out);
+            Runnable kernel = () -> attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
             int numSplits = attention.numSplits(batchSize, layout, workspace);
             double kernelMillis = Timing.medianEventMillis(device, 3, REPS, kernel);
             double bothMillis = Timing.medianEventMillis(device, 3, REPS, () -> {
-                var splits = attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout,
-                        workspace, out);
-                reduce.launch(workspace, splits, positions, out, batchSize);  // nothing after the fused kernel
+                var splits = attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
+                reduce.launch(workspace, splits, positions, out, batchSize);
             });
             long bytes = StepCost.attentionBytes(c, batchSize, context);
             double fraction = bytes / (bothMillis / 1e3) / ceilings.copyBytesPerSecond();
@@ -72,7 +69,6 @@ final class AttentionBench {
             ObjectNode json = JsonNodeFactory.instance.objectNode()
                     .put("shape", shape).put("batch", batchSize).put("context", context).put("bytes", bytes)
                     .put("variant", attention.variant().name()).put("num_splits", numSplits)
-                    .put("min_split_keys", attention.minSplitKeys())
                     .put("v1_split_size", workspace.splitSize()).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
                     .put("bandwidth_fraction", fraction).put("bandwidth_fraction_attention_kernel_only", kernelFraction);
             return new Measurement("decode_attention", shape + " layer, batch " + batchSize + ", context " + context,

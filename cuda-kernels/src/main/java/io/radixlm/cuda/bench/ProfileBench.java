@@ -75,11 +75,10 @@ final class ProfileBench {
         long h = c.hiddenSize();
         long layers = c.numLayers();
         return 2 * switch (op) {
-            // the fused 1-token ops (CudaBackend.fusedLayer) read the same weights as the separate GEMVs
-            case "qkv_proj", "norm_qkv_proj" -> layers * h * (c.qDim() + 2L * c.kvDim());
-            case "o_proj", "o_proj_add" -> layers * h * c.qDim();
-            case "gate_up_proj", "norm_gate_up_swiglu" -> layers * h * 2L * c.intermediateSize();
-            case "down_proj", "down_proj_add" -> layers * h * c.intermediateSize();
+            case "qkv_proj" -> layers * h * (c.qDim() + 2L * c.kvDim());
+            case "o_proj" -> layers * h * c.qDim();
+            case "gate_up_proj" -> layers * h * 2L * c.intermediateSize();
+            case "down_proj" -> layers * h * c.intermediateSize();
             case "lm_head" -> h * c.vocabSize();
             default -> 0L;
         };
