@@ -16,8 +16,8 @@ import java.util.Map;
  * as the CPU reference ({@code CpuBackend}), one kernel each: embedding; per layer fused residual+RMSNorm,
  * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
- * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for up to 8 rows (decode),
- * a cuBLAS GEMM otherwise. Everything is enqueued on one stream; only the logits (or,
+ * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for a single row (decode at
+ * batch 1), a cuBLAS GEMM otherwise. Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
@@ -296,7 +296,7 @@ public final class CudaBackend implements Backend {
      * GPU milliseconds per op (summed over layers) of one step over batch, the median of replays: the
      * step runs once as the engine would run it (buffers, cuBLAS heuristics, its decode graph), then is
      * captured with a CUDA event after every op and replayed (a decode batch padded to its bucket, as
-     * in a real step). The map's order is the step's; "step" holds the whole step.
+     * in a real step). The map's order is the step's; the step's time is the sum of its ops.
      */
     public Map<String, OpTimeline.OpTime> profile(ForwardBatch batch, int replays) {
         if (replays < 1) throw new IllegalArgumentException("replays must be positive");

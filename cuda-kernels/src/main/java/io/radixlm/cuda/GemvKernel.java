@@ -4,8 +4,8 @@ package io.radixlm.cuda;
  * gemv_rows{1,2,4,8}: y (rows, outFeatures) f32 = x (rows, inFeatures) bf16 · w (outFeatures, inFeatures)
  * bf16 ᵀ, accumulated in float32, for 1 ≤ rows ≤ {@link #MAX_ROWS}: the linear layers of a decode step,
  * where the weights are streamed once and cuBLAS's GEMM tiles leave much of the bandwidth unused. Needs
- * inFeatures a multiple of 8 and 16-byte aligned x and w ({@link #supports}); {@link Linear} sends every
- * other case to cuBLAS.
+ * inFeatures a multiple of 8 and 16-byte aligned x and w ({@link #supports}). {@link Linear} uses it only up to
+ * {@link Linear#MAX_GEMV_ROWS} rows, where it was measured ahead of cuBLAS, and sends every other case to cuBLAS.
  */
 public final class GemvKernel {
     public static final int MAX_ROWS = 8;

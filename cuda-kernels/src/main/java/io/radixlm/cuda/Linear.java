@@ -2,9 +2,9 @@ package io.radixlm.cuda;
 
 /**
  * Every linear layer of the forward pass, y (rows, outFeatures) f32 = x (rows, inFeatures) bf16 ·
- * w (outFeatures, inFeatures) bf16 ᵀ: the GEMV kernel for the few rows of a decode step (bandwidth-bound:
- * the weights are read once), cuBLAS for everything else (prefill, large batches) and for shapes the GEMV
- * kernel does not take. Both run on the device's stream without allocating, so either can be captured
+ * w (outFeatures, inFeatures) bf16 ᵀ: the GEMV kernel for the single row of a decode step at batch 1
+ * (bandwidth-bound: the weights are read once), cuBLAS for everything else (prefill, larger batches) and for
+ * shapes the GEMV kernel does not take. Both run on the device's stream without allocating, so either can be captured
  * into a CUDA graph.
  */
 public final class Linear {
