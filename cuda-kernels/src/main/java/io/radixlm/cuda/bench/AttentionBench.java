@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.radixlm.cuda.AttentionReduceKernel;
 import io.radixlm.cuda.AttentionWorkspace;
 import io.radixlm.cuda.CudaDevice;
+import io.radixlm.cuda.CudaGraph;
 import io.radixlm.cuda.DeviceMemory;
 import io.radixlm.cuda.PagedAttentionKernel;
 import io.radixlm.cuda.RandomFillKernel;
@@ -14,15 +15,23 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
+import java.util.function.IntConsumer;
+import java.util.function.IntFunction;
 
 /**
  * The decode attention kernels alone (paged_attention + attention_reduce, one layer of the given shape):
  * batchSize queries, each over context keys of random KV on shuffled pages. Reported as bytes of K, V
  * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the default one (streaming;
  * -Dradixlm.attention.v1=true: the first kernel), with the workspace a decode step of this batch would have.
+ * Timed per launch inside replayed CUDA graphs (as a decode step runs them), cycling through K/V copies so that
+ * the cache is read from HBM.
  */
 final class AttentionBench {
-    private static final int REPS = 20;
+    private static final int REPS = 9;
+    /** Launches per captured graph. */
+    private static final int LAUNCHES = 20;
+    /** K/V copies are cycled until the launches of a graph read at least this much: L2 (50 MB) holds none of it. */
+    private static final long MIN_BYTES_CYCLED = 256L << 20;
 
     private AttentionBench() { }
 
@@ -31,10 +40,11 @@ final class AttentionBench {
         int pagesPerSeq = DecodeBench.pagesFor(context);
         int numPages = batchSize * pagesPerSeq;
         long slotElements = (long) numPages * pageSize * c.kvDim();
+        long bytes = StepCost.attentionBytes(c, batchSize, context);
+        int copies = (int) Math.max(1, (MIN_BYTES_CYCLED + bytes - 1) / bytes);
         var layout = new PagedAttentionKernel.Layout(c.numHeads(), c.numKvHeads(), c.headDim(), pageSize, numPages, pagesPerSeq);
-        try (DeviceMemory k = device.allocate(2 * slotElements);
-             DeviceMemory v = device.allocate(2 * slotElements);
-             DeviceMemory q = device.allocate(4L * batchSize * c.qDim());
+        List<DeviceMemory> caches = new ArrayList<>();  // K and V of copy i at 2i and 2i + 1
+        try (DeviceMemory q = device.allocate(4L * batchSize * c.qDim());
              DeviceMemory positions = device.allocate(4L * batchSize);
              DeviceMemory tokenSeq = device.allocate(4L * batchSize);
              DeviceMemory tables = device.allocate(4L * numPages);
@@ -42,9 +52,11 @@ final class AttentionBench {
              AttentionWorkspace workspace = AttentionWorkspace.forStep(device, batchSize, c.numHeads(), c.headDim(),
                      context)) {
             RandomFillKernel fill = new RandomFillKernel(device);
-            fill.bf16(k, slotElements, 31, 0f, 1f);
-            fill.bf16(v, slotElements, 32, 0f, 1f);
-            fill.f32(q, (long) batchSize * c.qDim(), 33, 0f, 1f);
+            for (int i = 0; i < 2 * copies; i++) {
+                caches.add(device.allocate(2 * slotElements));
+                fill.bf16(caches.get(i), slotElements, 31 + i, 0f, 1f);
+            }
+            fill.f32(q, (long) batchSize * c.qDim(), 3, 0f, 1f);
             int[] pos = new int[batchSize];
             int[] seq = new int[batchSize];
             for (int s = 0; s < batchSize; s++) {
@@ -56,24 +68,38 @@ final class AttentionBench {
             tables.copyFrom(shuffledPages(numPages, batchSize * 7L + context));
             PagedAttentionKernel attention = new PagedAttentionKernel(device);
             AttentionReduceKernel reduce = new AttentionReduceKernel(device);
-            Runnable kernel = () -> attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
+            IntFunction<PagedAttentionKernel.Splits> kernel = i -> attention.launch(q,
+                    caches.get(2 * (i % copies)), caches.get(2 * (i % copies) + 1), positions, tokenSeq, tables,
+                    batchSize, batchSize, layout, workspace);
             int numSplits = attention.numSplits(batchSize, layout, workspace);
-            double kernelMillis = Timing.medianEventMillis(device, 3, REPS, kernel);
-            double bothMillis = Timing.medianEventMillis(device, 3, REPS, () -> {
-                var splits = attention.launch(q, k, v, positions, tokenSeq, tables, batchSize, batchSize, layout, workspace);
-                reduce.launch(workspace, splits, positions, out, batchSize);
-            });
-            long bytes = StepCost.attentionBytes(c, batchSize, context);
+            double kernelMillis = graphMillis(device, kernel::apply);
+            double bothMillis = graphMillis(device, i -> reduce.launch(workspace, kernel.apply(i), positions, out, batchSize));
             double fraction = bytes / (bothMillis / 1e3) / ceilings.copyBytesPerSecond();
             double kernelFraction = bytes / (kernelMillis / 1e3) / ceilings.copyBytesPerSecond();
             ObjectNode json = JsonNodeFactory.instance.objectNode()
                     .put("shape", shape).put("batch", batchSize).put("context", context).put("bytes", bytes)
                     .put("variant", attention.variant().name()).put("num_splits", numSplits)
-                    .put("v1_split_size", workspace.splitSize()).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
+                    .put("v1_split_size", workspace.splitSize()).put("kv_copies_cycled", copies)
+                    .put("launches_per_graph", LAUNCHES).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
                     .put("bandwidth_fraction", fraction).put("bandwidth_fraction_attention_kernel_only", kernelFraction);
             return new Measurement("decode_attention", shape + " layer, batch " + batchSize + ", context " + context,
                     String.format("%.3f ms (%.3f without the reduce), %.1f%% of bandwidth, %s, %d splits", bothMillis,
                             kernelMillis, 100 * fraction, attention.variant(), numSplits), json);
+        } finally {
+            for (DeviceMemory cache : caches) cache.close();
+        }
+    }
+
+    /**
+     * Milliseconds per launch of launch(i) for i = 0 .. LAUNCHES - 1, captured back to back into one CUDA graph
+     * and replayed: timing single launches between events would count the host's launch time (tens of µs
+     * from Java), which is longer than the kernel itself at batch 1.
+     */
+    private static double graphMillis(CudaDevice device, IntConsumer launch) {
+        try (CudaGraph graph = CudaGraph.capture(device, () -> {
+            for (int i = 0; i < LAUNCHES; i++) launch.accept(i);
+        })) {
+            return Timing.medianEventMillis(device, 2, REPS, graph::replay) / LAUNCHES;
         }
     }
 
