@@ -31,6 +31,7 @@ __device__ __forceinline__ void warpArgmax(float& value, int& index) {
 
 extern "C" __global__ void __launch_bounds__(ARGMAX_THREADS)
 argmax_partial(const float* __restrict__ logits, int2* __restrict__ partial, int vocab, int chunk) {
+    pdlGate();
     __shared__ float warpValue[ARGMAX_THREADS / 32];
     __shared__ int warpIndex[ARGMAX_THREADS / 32];
     const float* row = logits + (long)blockIdx.x * vocab;
@@ -60,6 +61,7 @@ argmax_partial(const float* __restrict__ logits, int2* __restrict__ partial, int
 }
 
 extern "C" __global__ void argmax_final(const int2* __restrict__ partial, int numChunks, int* __restrict__ out) {
+    pdlGate();
     float value = -CUDART_INF_F;
     int index = NO_INDEX;
     for (int c = threadIdx.x; c < numChunks; c += 32) {

@@ -7,6 +7,29 @@
 
 typedef __nv_bfloat16 bf16;
 
+// Programmatic dependent launch (CudaDevice.launchesAsDependent, Hopper): a kernel launched that way may start
+// while the kernel ahead of it on the stream is still running. pdlTrigger lets the kernel after this one launch
+// as soon as every CTA of this one has started; pdlWait blocks until every earlier kernel has completed and its
+// writes are visible. A kernel launched as a dependent must reach pdlWait in every CTA before it reads what an
+// earlier kernel wrote and before it writes anything. Both are no-ops for plain launches and before sm_90.
+__device__ __forceinline__ void pdlTrigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// The opening of a kernel that has nothing to do before its inputs are ready.
+__device__ __forceinline__ void pdlGate() {
+    pdlTrigger();
+    pdlWait();
+}
+
 __device__ __forceinline__ float toFloat(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 toBf16(float x) { return __float2bfloat16_rn(x); }
 

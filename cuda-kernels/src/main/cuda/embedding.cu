@@ -14,6 +14,7 @@ extern "C" __global__ void embedding_gather(const bf16* __restrict__ table, cons
 // hidden % 8 == 0 and 16-byte aligned buffers (the launcher checks). grid (numTokens), any block size.
 extern "C" __global__ void embedding_gather_vec8(const bf16* __restrict__ table, const int* __restrict__ tokenIds,
                                                  float* __restrict__ out, int hidden) {
+    pdlGate();
     long row = blockIdx.x;
     const uint4* src = reinterpret_cast<const uint4*>(table + (long)tokenIds[row] * hidden);
     float4* dst = reinterpret_cast<float4*>(out + row * hidden);
@@ -33,6 +34,7 @@ extern "C" __global__ void embedding_gather_vec8(const bf16* __restrict__ table,
 // grid (numRows), any block size.
 extern "C" __global__ void gather_rows_bf16(const bf16* __restrict__ in, const int* __restrict__ rows,
                                             bf16* __restrict__ out, int width) {
+    pdlGate();
     long r = blockIdx.x;
     const bf16* src = in + (long)rows[r] * width;
     bf16* dst = out + r * width;

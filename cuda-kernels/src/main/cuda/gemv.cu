@@ -75,6 +75,18 @@ __device__ __forceinline__ float transposingWarpSum(float (&v)[N]) {
     return sum;
 }
 
+// UNROLL · OPW 16-byte weight loads of chunks base + u · GEMV_BLOCK (zeros past the row), all issued before use.
+template <int UNROLL, int OPW>
+__device__ __forceinline__ void loadWeightRound(uint4 (&wv)[UNROLL][OPW], const uint4* const (&wRow)[OPW], int base,
+                                                int numChunks) {
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+        const int c = base + u * GEMV_BLOCK;
+#pragma unroll
+        for (int o = 0; o < OPW; o++) wv[u][o] = c < numChunks ? loadWeights(wRow[o] + c) : make_uint4(0, 0, 0, 0);
+    }
+}
+
 // One CTA: output rows [blockIdx.x · OPW, + OPW) for x rows [0, rows), ROWS ≥ rows.
 template <int ROWS, int OPW, int UNROLL>
 __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16* __restrict__ w,
@@ -98,14 +110,15 @@ __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16*
 #pragma unroll
     for (int i = 0; i < N; i++) acc[i] = 0.0f;
 
-    for (int base = threadIdx.x; base < numChunks; base += GEMV_BLOCK * UNROLL) {
-        uint4 wv[UNROLL][OPW];
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            const int c = base + u * GEMV_BLOCK;
-#pragma unroll
-            for (int o = 0; o < OPW; o++) wv[u][o] = c < numChunks ? loadWeights(wRow[o] + c) : make_uint4(0, 0, 0, 0);
-        }
+    constexpr int STEP = GEMV_BLOCK * UNROLL;  // chunks per round of loads
+    uint4 wv[UNROLL][OPW];
+    // The weights depend on no earlier kernel: the first round of loads goes out before pdlWait, so that
+    // under programmatic dependent launch it overlaps the tail of the kernel that produces x.
+    pdlTrigger();
+    loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
+    pdlWait();
+    for (int base = threadIdx.x; base < numChunks; base += STEP) {
+        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
             const int c = base + u * GEMV_BLOCK;
@@ -150,3 +163,113 @@ GEMV_KERNEL(gemv_rows1, 1, 2, 4)
 GEMV_KERNEL(gemv_rows2, 2, 2, 4)
 GEMV_KERNEL(gemv_rows4, 4, 4, 2)
 GEMV_KERNEL(gemv_rows8, 8, 4, 2)
+
+// gemv_stream_*: the 1-row product as a pipelined stream. The grid is a few CTAs per SM (GemvKernel sizes it), not
+// one CTA per OPW output rows: CTA b owns a contiguous range of row groups and walks them as a flat sequence of
+// steps (group, round), each step UNROLL · OPW 16-byte weight loads per thread. The loads of step s + 1 are issued
+// before step s is computed (two register buffers, ping-pong), so HBM always has a CTA's next 16 KB in flight and a
+// CTA's reductions, stores and launch never leave the memory pipe idle the way short one-group CTAs do. Few CTAs per
+// SM also leave room for the next kernel's CTAs, which under programmatic dependent launch load their own weights
+// while this kernel finishes. Same arithmetic order per output as gemvTile: per thread, chunks in ascending order.
+template <int OPW, int UNROLL>
+struct GemvStream {
+    const uint4* w;
+    const uint4* x4;
+    float* y;
+    int numChunks;  // 16-byte chunks per weight row
+    int out;
+    int rounds;     // steps per group: ceil(numChunks / (GEMV_BLOCK · UNROLL))
+    int firstGroup;
+
+    __device__ __forceinline__ void load(uint4 (&wv)[UNROLL][OPW], int step) const {
+        const int group = firstGroup + step / rounds;
+        const int base = (step % rounds) * GEMV_BLOCK * UNROLL + threadIdx.x;
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int c = base + u * GEMV_BLOCK;
+#pragma unroll
+            for (int o = 0; o < OPW; o++) {
+                const long row = min(group * OPW + o, out - 1);  // past the end: re-read the last row, not written
+                wv[u][o] = c < numChunks ? loadWeights(w + row * numChunks + c) : make_uint4(0, 0, 0, 0);
+            }
+        }
+    }
+
+    // Accumulates step's chunks into acc; after a group's last round, reduces over the CTA, writes y, clears acc.
+    __device__ __forceinline__ void consume(const uint4 (&wv)[UNROLL][OPW], int step, float (&acc)[OPW],
+                                            float (*partial)[OPW]) const {
+        const int round = step % rounds;
+        const int base = round * GEMV_BLOCK * UNROLL + threadIdx.x;
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int c = base + u * GEMV_BLOCK;
+            if (c >= numChunks) break;
+            float xf[8];
+            unpack8(__ldg(x4 + c), xf);
+#pragma unroll
+            for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
+        }
+        if (round != rounds - 1) return;
+        constexpr int GROUP = 32 / OPW;
+        const float sum = transposingWarpSum<OPW>(acc);
+        const int lane = threadIdx.x & 31;
+        if (lane % GROUP == 0) partial[threadIdx.x >> 5][lane / GROUP] = sum;
+        __syncthreads();
+        if (threadIdx.x < OPW) {
+            float total = 0.0f;
+#pragma unroll
+            for (int warp = 0; warp < GEMV_WARPS; warp++) total += partial[warp][threadIdx.x];
+            const int row = (firstGroup + step / rounds) * OPW + threadIdx.x;
+            if (row < out) y[row] = total;
+        }
+        __syncthreads();  // partial is rewritten by the next group
+#pragma unroll
+        for (int o = 0; o < OPW; o++) acc[o] = 0.0f;
+    }
+};
+
+template <int OPW, int UNROLL>
+__device__ __forceinline__ void gemvStream(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                           float* __restrict__ y, int in, int out) {
+    __shared__ float partial[GEMV_WARPS][OPW];
+    const int numGroups = (out + OPW - 1) / OPW;
+    GemvStream<OPW, UNROLL> s;
+    s.w = reinterpret_cast<const uint4*>(w);
+    s.x4 = reinterpret_cast<const uint4*>(x);
+    s.y = y;
+    s.numChunks = in >> 3;
+    s.out = out;
+    s.rounds = (s.numChunks + GEMV_BLOCK * UNROLL - 1) / (GEMV_BLOCK * UNROLL);
+    // contiguous ranges of groups, as even as gridDim.x allows
+    s.firstGroup = (int)((long)numGroups * blockIdx.x / gridDim.x);
+    const int endGroup = (int)((long)numGroups * (blockIdx.x + 1) / gridDim.x);
+    const int numSteps = (endGroup - s.firstGroup) * s.rounds;
+
+    pdlTrigger();
+    float acc[OPW];
+#pragma unroll
+    for (int o = 0; o < OPW; o++) acc[o] = 0.0f;
+    uint4 a[UNROLL][OPW], b[UNROLL][OPW];
+    if (numSteps > 0) s.load(a, 0);  // weights only: before pdlWait, overlapping the kernel that writes x
+    pdlWait();
+    for (int step = 0; step < numSteps; step += 2) {
+        if (step + 1 < numSteps) s.load(b, step + 1);
+        s.consume(a, step, acc, partial);
+        if (step + 1 >= numSteps) break;
+        if (step + 2 < numSteps) s.load(a, step + 2);
+        s.consume(b, step + 1, acc, partial);
+    }
+}
+
+// gemv_stream_o{OPW}_u{UNROLL}: UNROLL 1, 2, 4 (GemvKernel picks the largest whose round fits a row).
+#define GEMV_STREAM_KERNEL(OPW, UNROLL)                                                                    \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK) gemv_stream_o##OPW##_u##UNROLL(                  \
+            const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ y, int in, int out) { \
+        gemvStream<OPW, UNROLL>(x, w, y, in, out);                                                         \
+    }
+GEMV_STREAM_KERNEL(2, 1)
+GEMV_STREAM_KERNEL(2, 2)
+GEMV_STREAM_KERNEL(2, 4)
+GEMV_STREAM_KERNEL(4, 1)
+GEMV_STREAM_KERNEL(4, 2)
+GEMV_STREAM_KERNEL(4, 4)

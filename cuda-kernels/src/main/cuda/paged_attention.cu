@@ -428,6 +428,7 @@ __device__ __forceinline__ void pagedAttentionSplit(
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
             const int* skipToken) {                                                                             \
+        pdlGate();                                                                                              \
         pagedAttentionSplit<HD, G>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,         \
                                    pageSize, pageShift, numHeads, numKvHeads, numSplits, scale, partMax,        \
                                    partSum, partAcc, skipToken);                                                \
@@ -454,6 +455,7 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 extern "C" __global__ void attention_reduce_split(const float* __restrict__ partMax, const float* __restrict__ partSum,
                                                   const float* __restrict__ partAcc, const int* __restrict__ positions,
                                                   int numHeads, int headDim, int numSplits, bf16* __restrict__ out, const int* __restrict__ skipToken) {
+    pdlGate();
     __shared__ float weight[SPLIT_MAX];
     __shared__ float warpMaxOf[32];
     long token = blockIdx.x;

@@ -29,6 +29,7 @@ extern "C" __global__ void fused_add_rms_norm(float* __restrict__ residual, cons
 extern "C" __global__ void __launch_bounds__(1024) fused_add_rms_norm_vec4(
         float* __restrict__ residual, const float* __restrict__ delta, const bf16* __restrict__ weight,
         bf16* __restrict__ out, int hidden, float eps) {
+    pdlGate();
     long base = (long)blockIdx.x * hidden;
     float4* row = reinterpret_cast<float4*>(residual + base);
     const float4* add = delta != nullptr ? reinterpret_cast<const float4*>(delta + base) : nullptr;

@@ -201,6 +201,7 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
         const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float* __restrict__ qOut,         \
         bf16* __restrict__ kCache, bf16* __restrict__ vCache, int numHeads, int numKvHeads, int headDim,              \
         int headsPerCta, float eps) {                                                                                 \
+        pdlGate();                                                                                                    \
         ropeQkNormKvWriteV2<E>(qkv, bias, positions, slotMapping, invFreq, qNormWeight, kNormWeight, qOut, kCache,    \
                                vCache, numHeads, numKvHeads, headDim, headsPerCta, eps);                              \
     }

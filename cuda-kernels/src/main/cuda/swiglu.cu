@@ -23,6 +23,7 @@ extern "C" __global__ void silu_mul(const float* __restrict__ gateUp, bf16* __re
 // grid (ceil(intermediate / 4 / blockDim.x), min(numTokens, 65535)).
 extern "C" __global__ void silu_mul_vec4(const float* __restrict__ gateUp, bf16* __restrict__ out,
                                          int numTokens, int intermediate) {
+    pdlGate();
     int numQuads = intermediate >> 2;
     int quad = blockIdx.x * blockDim.x + threadIdx.x;
     if (quad >= numQuads) return;

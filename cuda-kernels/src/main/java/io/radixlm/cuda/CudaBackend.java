@@ -244,6 +244,9 @@ public final class CudaBackend implements Backend {
      */
     public void setGraphsEnabled(boolean enabled) { this.graphsEnabled = enabled; }
 
+    /** The GPU this backend runs on (tests ask how it launches kernels). */
+    CudaDevice device() { return device; }
+
     /**
      * Rows of sequences with several new tokens go to the tiled prefill attention kernel (on by default,
      * unless {@link #USE_PREFILL_KERNEL} is false); off: every row goes to the paged (decode) kernel + reduce.

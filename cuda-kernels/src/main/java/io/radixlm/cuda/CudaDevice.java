@@ -11,6 +11,7 @@ import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
@@ -50,12 +51,26 @@ public final class CudaDevice implements AutoCloseable {
     /** Dynamic shared memory a kernel may take without opting in through cuFuncSetAttribute. */
     private static final int DEFAULT_SHARED_BYTES = 48 << 10;
 
+    /**
+     * The kernels that open with pdlGate (common.cuh): on Hopper they are launched as programmatic dependents,
+     * so that each starts (and a GEMV loads its weights) while the kernel before it finishes.
+     * -Dradixlm.pdl=false launches every kernel plainly.
+     */
+    private static final List<String> DEPENDENT_KERNEL_PREFIXES = List.of(
+            "gemv_rows", "gemv_stream_", "fused_add_rms_norm_vec4", "rope_qk_norm_kv_write_v2_", "paged_attention_split_",
+            "attention_reduce_split", "silu_mul_vec4", "embedding_gather_vec8", "gather_rows_bf16", "argmax_partial",
+            "argmax_final", "add_bias_rows");
+
     private final String name;
     private final int computeCapability;
     private final int numMultiprocessors;
     private final AddressableStream stream = new AddressableStream();
     private final CUmodule module = new CUmodule();
-    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final Map<String, AddressableFunction> functions = new HashMap<>();
+    /** Per kernel name, once asked: whether it opens with pdlGate. */
+    private final Map<String, Boolean> dependent = new HashMap<>();
+    /** cuLaunchKernelEx; null before Hopper or with -Dradixlm.pdl=false. */
+    private final DependentLaunch dependentLaunch;
     private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, once raised past 48 KB
 
     private CudaDevice(String name, int computeCapability, int numMultiprocessors, byte[] fatbin) {
@@ -64,6 +79,14 @@ public final class CudaDevice implements AutoCloseable {
         this.numMultiprocessors = numMultiprocessors;
         check(cuStreamCreate(stream, 0), "cuStreamCreate");
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
+        this.dependentLaunch = computeCapability >= 90 && !"false".equals(System.getProperty("radixlm.pdl"))
+                ? DependentLaunch.bind() : null;
+    }
+
+    /** Whether launches of kernel overlap the previous kernel's tail (programmatic dependent launch). */
+    public boolean launchesAsDependent(String kernel) {
+        return dependentLaunch != null && dependent.computeIfAbsent(kernel,
+                k -> DEPENDENT_KERNEL_PREFIXES.stream().anyMatch(k::startsWith));
     }
 
     /** Why JCuda's driver binding failed to load, once known: later attempts only see NoClassDefFoundError. */
@@ -144,19 +167,24 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
     public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
-        CUfunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        AddressableFunction function = functions.computeIfAbsent(kernel, this::loadFunction);
         if (sharedBytes > sharedBytesAllowed.getOrDefault(kernel, DEFAULT_SHARED_BYTES)) {
             // more than 48 KB of dynamic shared memory needs the kernel's opt-in, once per size
             check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                     sharedBytes), "cuFuncSetAttribute " + kernel);
             sharedBytesAllowed.put(kernel, sharedBytes);
         }
-        check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
-                sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
+        if (launchesAsDependent(kernel)) {
+            check(dependentLaunch.launch(function.address(), stream.address(), grid, block, sharedBytes, args),
+                    "launch " + kernel + " (programmatic dependent)");
+        } else {
+            check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
+                    sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
+        }
     }
 
-    private CUfunction loadFunction(String kernel) {
-        CUfunction function = new CUfunction();
+    private AddressableFunction loadFunction(String kernel) {
+        AddressableFunction function = new AddressableFunction();
         check(cuModuleGetFunction(function, module, kernel), "cuModuleGetFunction " + kernel);
         return function;
     }
@@ -208,8 +236,13 @@ public final class CudaDevice implements AutoCloseable {
         cuStreamDestroy(stream);
     }
 
-    /** JCuda keeps the raw handle protected; cuBLAS needs it as a number. */
+    /** JCuda keeps the raw handle protected; cuBLAS and cuLaunchKernelEx need it as a number. */
     private static final class AddressableStream extends CUstream {
+        long address() { return getNativePointer(); }
+    }
+
+    /** The same for a kernel's CUfunction handle. */
+    private static final class AddressableFunction extends CUfunction {
         long address() { return getNativePointer(); }
     }
 }

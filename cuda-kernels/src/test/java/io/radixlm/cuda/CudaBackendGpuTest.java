@@ -15,6 +15,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.function.Supplier;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -222,6 +223,51 @@ class CudaBackendGpuTest {
                     + " vs eager <= %.2e%n", worstVsReference, worstVsEager);
             assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
             assertTrue(worstVsEager <= 1e-3, "graph vs eager " + worstVsEager);
+        }
+    }
+
+    @Test
+    void programmaticDependentLaunchesGiveTheSameLogitsAsPlainLaunches() {
+        GpuTestSupport.device();
+        String model = "llama3_gqa";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[][] ids = {Golden.modelReference(model).sequence(33).ids(), Golden.modelReference(model).sequence(300).ids(),
+                Golden.modelReference(model).sequence(7).ids()};
+        int[] prompt = {20, 280, 1};
+        int[] firstPage = {0, 20, 40};
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend dependent = new CudaBackend(config, weights, 0.45);
+             CudaBackend plain = withoutDependentLaunches(() -> new CudaBackend(config, weights, 0.45))) {
+            assertTrue(dependent.device().launchesAsDependent("gemv_rows1") || dependent.device().computeCapability() < 90,
+                    "a Hopper GPU launches the GEMV as a programmatic dependent");
+            assertTrue(!plain.device().launchesAsDependent("gemv_rows1"), "-Dradixlm.pdl=false turns it off");
+            for (CudaBackend gpu : new CudaBackend[] {dependent, plain}) {
+                gpu.allocateKvCache(64, PAGE_SIZE);
+                for (int s = 0; s < 3; s++) gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
+            }
+            // the first sequence alone (the 1-row GEMV path), then the other two (cuBLAS GEMMs between dependent kernels)
+            for (int[] group : new int[][] {{0}, {1, 2}}) {
+                int[][] seqIds = Arrays.stream(group).mapToObj(s -> ids[s]).toArray(int[][]::new);
+                int[] seqPrompt = Arrays.stream(group).map(s -> prompt[s]).toArray();
+                int[] seqPages = Arrays.stream(group).map(s -> firstPage[s]).toArray();
+                for (int step = 0; step < 6; step++) {
+                    ForwardBatch batch = decode(seqIds, seqPrompt, seqPages, step);
+                    float[] fromDependent = dependent.forward(batch);
+                    float[] fromPlain = plain.forward(batch);
+                    assertTrue(Arrays.equals(fromDependent, fromPlain), "logits of step " + step + " of sequences "
+                            + Arrays.toString(group) + " differ: relative error " + Golden.relativeError(fromDependent, fromPlain));
+                }
+            }
+        }
+    }
+
+    private static CudaBackend withoutDependentLaunches(Supplier<CudaBackend> create) {
+        System.setProperty("radixlm.pdl", "false");
+        try {
+            return create.get();
+        } finally {
+            System.clearProperty("radixlm.pdl");
         }
     }
 
