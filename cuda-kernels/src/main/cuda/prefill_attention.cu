@@ -481,8 +481,9 @@ extern "C" __global__ void prefill_attention_reduce(
 
 // Entry points: prefill_attention_hd{HD} (the big tile), prefill_attention_small_hd{HD} (64 rows, one m-tile
 // per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
-// onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages) and prefill_attention_fast3_hd128 (three
-// K/V stages: 87 KB of shared memory, still two CTAs per SM). PrefillAttentionKernel.Variant mirrors WARPS,
+// onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
+// K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
+// tiles, two stages: 104 KB, two CTAs per SM). PrefillAttentionKernel.Variant mirrors WARPS,
 // MT, KEYS, Q_SMEM and STAGES.
 #define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, MIN_BLOCKS)                    \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
@@ -507,6 +508,9 @@ PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, true, 2, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, true, 3, 2)
+// 64-key tiles at head_dim 128 (as FlashAttention-2 on sm90): half the barriers and cp.async waits per FLOP, at
+// the price of a few spilled registers (ptxas: 92 bytes of spill stores at 255 registers).
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, true, 2, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
 PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 2)

@@ -25,9 +25,11 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3 (default base). fast: the softmax in
-     * fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in one MUFU
-     * op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128 (fast elsewhere).
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64 (default base). fast: the
+     * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
+     * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
+     * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers). At other head dims fast3 and
+     * fast64 run fast.
      * The small tiles always run their one kernel.
      */
     public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "base"));
@@ -51,11 +53,11 @@ public final class PrefillAttentionKernel {
 
     /** The big-tile kernels -Dradixlm.prefillVariant selects: see {@link #DEFAULT_FLAVOR}. */
     public enum Flavor {
-        BASE, FAST, FAST3;
+        BASE, FAST, FAST3, FAST64;
 
         static Flavor parse(String name) {
             for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
-            throw new IllegalArgumentException("radixlm.prefillVariant must be base, fast or fast3, got " + name);
+            throw new IllegalArgumentException("radixlm.prefillVariant must be base, fast, fast3 or fast64, got " + name);
         }
     }
 
@@ -85,6 +87,12 @@ public final class PrefillAttentionKernel {
 
     public int rowsPerTile() { return rowsPerTile; }
 
+    /** Which big-tile kernel this launches (the small tiles have one). */
+    public Flavor flavor() { return flavor; }
+
+    /** Whether the grid puts the KV heads in x (heaviest tiles first over the whole launch). */
+    public boolean headsFastest() { return headsFastest; }
+
     private static void checkRows(int rowsPerTile) {
         if (rowsPerTile != ROWS_PER_TILE && rowsPerTile != SMALL_ROWS_PER_TILE) {
             throw new IllegalArgumentException("prefill rows per tile must be " + ROWS_PER_TILE + " or "
@@ -97,8 +105,7 @@ public final class PrefillAttentionKernel {
      * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128.
      */
     record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, int numStages) {
-        static Variant of(int headDim, int rowsPerTile) { return of(headDim, rowsPerTile, Flavor.BASE); }
-
+    
         static Variant of(int headDim, int rowsPerTile, Flavor flavor) {
             checkRows(rowsPerTile);
             if (!PagedAttentionKernel.SUPPORTED_HEAD_DIMS.contains(headDim)) {
@@ -106,10 +113,12 @@ public final class PrefillAttentionKernel {
             }
             boolean big = rowsPerTile == ROWS_PER_TILE;
             boolean threeStages = big && flavor == Flavor.FAST3 && headDim == 128;
+            boolean longKeys = big && flavor == Flavor.FAST64 && headDim == 128;
             String prefix = !big ? "prefill_attention_small_hd" : threeStages ? "prefill_attention_fast3_hd"
+                    : longKeys ? "prefill_attention_fast64_hd"
                     : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
-            return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 ? 32 : 64, big && headDim >= 96,
-                    headDim, threeStages ? 3 : 2);
+            return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
+                    big && headDim >= 96, headDim, threeStages ? 3 : 2);
         }
 
         /** numStages stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
@@ -178,7 +187,7 @@ public final class PrefillAttentionKernel {
                        int minSplitKeys) {
         int numCtas = tiles.length / TILE_INTS * numKvHeads;
         if (numCtas == 0 || numCtas >= numSms) return Split.NONE;
-        int keysPerTile = Variant.of(headDim, rowsPerTile).keysPerTile();
+        int keysPerTile = Variant.of(headDim, rowsPerTile, flavor).keysPerTile();
         int maxKeyTiles = 0;
         for (int i = 0; i < tiles.length; i += TILE_INTS) {
             int numKeys = positions[tiles[i + 1] + tiles[i + 2] - 1] + 1;

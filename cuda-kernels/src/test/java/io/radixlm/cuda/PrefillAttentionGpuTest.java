@@ -145,7 +145,9 @@ class PrefillAttentionGpuTest {
     @CsvSource({"BASE, true, 16, 4, 128, 16", "FAST, false, 16, 4, 128, 16", "FAST, true, 32, 8, 128, 7",
             "FAST3, false, 16, 4, 128, 16", "FAST3, true, 32, 8, 128, 7", "FAST3, true, 8, 8, 128, 1",
             "FAST3, false, 8, 1, 128, 24", "FAST, true, 8, 8, 64, 16", "FAST, false, 8, 1, 32, 7",
-            "FAST, true, 12, 3, 96, 16", "FAST, false, 6, 6, 48, 7", "FAST, true, 16, 2, 64, 1"})
+            "FAST, true, 12, 3, 96, 16", "FAST, false, 6, 6, 48, 7", "FAST, true, 16, 2, 64, 1",
+            "FAST64, false, 16, 4, 128, 16", "FAST64, true, 32, 8, 128, 7", "FAST64, true, 8, 8, 128, 1",
+            "FAST64, false, 16, 2, 128, 24", "FAST64, true, 12, 3, 96, 7", "FAST3, true, 4, 4, 32, 16"})
     void everyFlavorAndOrderMatchesTheReference(PrefillAttentionKernel.Flavor flavor, boolean headsFastest, int numHeads,
                                                 int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
@@ -163,7 +165,7 @@ class PrefillAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "{0}, heads first {1}")
-    @CsvSource({"FAST, true", "FAST3, true", "FAST3, false"})
+    @CsvSource({"FAST, true", "FAST3, true", "FAST3, false", "FAST64, true", "FAST64, false"})
     void everyFlavorKeepsAPrefixHitBitForBitEqualToTheColdPrompt(PrefillAttentionKernel.Flavor flavor, boolean headsFastest) {
         CudaDevice device = device();
         var kernel = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, flavor, headsFastest);
