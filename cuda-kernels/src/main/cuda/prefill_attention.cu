@@ -16,8 +16,9 @@
 // absolute position 0 whatever the query tile, and a key tile a row cannot see leaves that row's state
 // bit for bit unchanged, so a row's output does not depend on which tile (or chunk) it came in.
 //
-// K/V tiles are double-buffered: while the warps compute on key tile kt, cp.async brings tile kt + 1
-// into the other stage. Dynamic shared memory: (2 stages, K then V, KEYS, HD + 8) bf16.
+// K/V tiles are multi-buffered: while the warps compute on key tile kt, cp.async brings tiles up to
+// kt + STAGES - 1 into the other stages. Dynamic shared memory: K as (STAGES, KEYS, HD + 8) bf16, then V
+// the same, then with Q_SMEM Q as (ROWS, HD + 8) bf16.
 //
 // Split over keys (flash-decoding style, for a few query tiles over a long cached prefix): grid z is
 // the number of splits; split z takes key tiles [z · splitTiles, (z + 1) · splitTiles) (the last split
@@ -35,7 +36,7 @@
 // out        (numTokens, numHeads, HD) bf16; only the rows of tokens named by tiles are written (one split)
 // partMax, partSum (numTiles, numKvHeads, numSplits, ROWS) f32, max in log2 units; unused with one split
 // partAcc    (numTiles, numKvHeads, numSplits, ROWS, HD) f32, unnormalised
-// grid (numTiles, numKvHeads, numSplits), block WARPS * 32. HD: 32, 48, 64, 96 or 128; any pageSize >= 1.
+// grid (numTiles, numKvHeads, numSplits), or with headsFastest (numKvHeads, numTiles, numSplits); block WARPS * 32. HD: 32, 48, 64, 96 or 128; any pageSize >= 1.
 
 extern __shared__ __align__(16) unsigned char prefillSmem[];
 
@@ -74,6 +75,13 @@ __device__ __forceinline__ void copyAsyncCommit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void copyAsyncWait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
 
+// 2^x in one MUFU instruction (exp2f without fast math adds a denormal range fix-up around it); -inf gives +0.
+__device__ __forceinline__ float fastExp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
 // pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
@@ -100,11 +108,65 @@ __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16*
     }
 }
 
+// The online softmax of one m-tile's scores s (raw q·k) over one key tile, as attendKeyTile's legacy
+// code computes it in fewer instructions: the scale folds into the FFMA before each exp2 (the max is found
+// on raw scores: scaleLog2 > 0 keeps the order), the mask runs only on tiles near the diagonal, exp2 is one
+// MUFU op, and the 4 · DFRAGS rescaling multiplications are skipped when no row of the warp moved its max
+// (the common case after a row's first key tiles; a skipped multiplication would have been by exactly 1).
+template <int SFRAGS, int DFRAGS>
+__device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (&acc)[DFRAGS][4], float (&runMax)[2],
+                                                  float (&runSum)[2], const int (&rowPos)[2], int keyStart,
+                                                  bool needsMask, float scaleLog2) {
+    const int quadCol = (threadIdx.x & 3) * 2;
+    if (needsMask) {
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f++) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                if (keyStart + f * 8 + quadCol + (i & 1) > rowPos[i >> 1]) s[f][i] = -CUDART_INF_F;
+            }
+        }
+    }
+    float correction[2];
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+        float tileMax = -CUDART_INF_F;
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f++) tileMax = fmaxf(tileMax, fmaxf(s[f][half * 2], s[f][half * 2 + 1]));
+        tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
+        tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 2));
+        float newMax = fmaxf(runMax[half], tileMax * scaleLog2);  // log2 units
+        float base = newMax == -CUDART_INF_F ? 0.0f : newMax;      // a row that has seen no key yet stays at 0
+        correction[half] = fastExp2(runMax[half] - base);           // 0 on the first keys, 1 if the max holds
+        float tileSum = 0.0f;
+#pragma unroll
+        for (int f = 0; f < SFRAGS; f++) {
+            s[f][half * 2] = fastExp2(fmaf(s[f][half * 2], scaleLog2, -base));
+            s[f][half * 2 + 1] = fastExp2(fmaf(s[f][half * 2 + 1], scaleLog2, -base));
+            tileSum += s[f][half * 2] + s[f][half * 2 + 1];
+        }
+        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
+        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
+        runSum[half] = runSum[half] * correction[half] + tileSum;
+        runMax[half] = newMax;
+    }
+    if (__any_sync(0xffffffffu, correction[0] != 1.0f || correction[1] != 1.0f)) {
+#pragma unroll
+        for (int f = 0; f < DFRAGS; f++) {
+            acc[f][0] *= correction[0];
+            acc[f][1] *= correction[0];
+            acc[f][2] *= correction[1];
+            acc[f][3] *= correction[1];
+        }
+    }
+}
+
 // One key tile of the online softmax for a warp's MT m-tiles: S = Q·Kᵀ, mask, rescale, O += P·V.
 // rowPos[m][half]: the position of the warp's row quadRow + 8 half of m-tile m (-1: padding).
+// FAST: the softmax of onlineSoftmaxFast (same math, fewer instructions, not bit for bit the same).
 // Q_SMEM: the A fragments of Q come from qTile (ROWS, HD + 8) by ldmatrix at every k-step (registers are
 // short for two m-tiles at head_dim 128); else from qFrag, loaded once.
-template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS>
+template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS, bool FAST>
 __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTile, const bf16* qTile,
                                               const uint32_t (&qFrag)[QREGS][HD / 16][4], float (&acc)[MT][HD / 8][4],
                                               float (&runMax)[MT][2], float (&runSum)[MT][2],
@@ -154,42 +216,46 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     uint32_t pFrag[MT][PSTEPS][4];
 #pragma unroll
     for (int m = 0; m < MT; m++) {
-        // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
-#pragma unroll
-        for (int f = 0; f < SFRAGS; f++) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-                int key = keyStart + f * 8 + quadCol + (i & 1);
-                float x = s[m][f][i] * scaleLog2;
-                s[m][f][i] = needsMask && key > rowPos[m][i >> 1] ? -CUDART_INF_F : x;
-            }
-        }
-        // Online softmax per row: the quad (4 lanes) holding a row reduces its max and sum together.
-#pragma unroll
-        for (int half = 0; half < 2; half++) {
-            float tileMax = -CUDART_INF_F;
-#pragma unroll
-            for (int f = 0; f < SFRAGS; f++) tileMax = fmaxf(tileMax, fmaxf(s[m][f][half * 2], s[m][f][half * 2 + 1]));
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
-            tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 2));
-            float newMax = fmaxf(runMax[m][half], tileMax);
-            float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // a row that has seen no key yet stays at 0
-            float correction = exp2f(runMax[m][half] - base);       // 0 on the first keys, 1 if the max holds
-            float tileSum = 0.0f;
+        if constexpr (FAST) {
+            onlineSoftmaxFast<SFRAGS, DFRAGS>(s[m], acc[m], runMax[m], runSum[m], rowPos[m], keyStart, needsMask, scaleLog2);
+        } else {
+            // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
 #pragma unroll
             for (int f = 0; f < SFRAGS; f++) {
-                s[m][f][half * 2] = exp2f(s[m][f][half * 2] - base);
-                s[m][f][half * 2 + 1] = exp2f(s[m][f][half * 2 + 1] - base);
-                tileSum += s[m][f][half * 2] + s[m][f][half * 2 + 1];
-            }
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
-            runSum[m][half] = runSum[m][half] * correction + tileSum;
-            runMax[m][half] = newMax;
 #pragma unroll
-            for (int f = 0; f < DFRAGS; f++) {
-                acc[m][f][half * 2] *= correction;
-                acc[m][f][half * 2 + 1] *= correction;
+                for (int i = 0; i < 4; i++) {
+                    int key = keyStart + f * 8 + quadCol + (i & 1);
+                    float x = s[m][f][i] * scaleLog2;
+                    s[m][f][i] = needsMask && key > rowPos[m][i >> 1] ? -CUDART_INF_F : x;
+                }
+            }
+            // Online softmax per row: the quad (4 lanes) holding a row reduces its max and sum together.
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                float tileMax = -CUDART_INF_F;
+#pragma unroll
+                for (int f = 0; f < SFRAGS; f++) tileMax = fmaxf(tileMax, fmaxf(s[m][f][half * 2], s[m][f][half * 2 + 1]));
+                tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 1));
+                tileMax = fmaxf(tileMax, __shfl_xor_sync(0xffffffffu, tileMax, 2));
+                float newMax = fmaxf(runMax[m][half], tileMax);
+                float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // a row that has seen no key yet stays at 0
+                float correction = exp2f(runMax[m][half] - base);       // 0 on the first keys, 1 if the max holds
+                float tileSum = 0.0f;
+#pragma unroll
+                for (int f = 0; f < SFRAGS; f++) {
+                    s[m][f][half * 2] = exp2f(s[m][f][half * 2] - base);
+                    s[m][f][half * 2 + 1] = exp2f(s[m][f][half * 2 + 1] - base);
+                    tileSum += s[m][f][half * 2] + s[m][f][half * 2 + 1];
+                }
+                tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
+                tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
+                runSum[m][half] = runSum[m][half] * correction + tileSum;
+                runMax[m][half] = newMax;
+#pragma unroll
+                for (int f = 0; f < DFRAGS; f++) {
+                    acc[m][f][half * 2] *= correction;
+                    acc[m][f][half * 2 + 1] *= correction;
+                }
             }
         }
         // The S accumulators of keys [16j, 16j + 16) are the A fragment of P for k-step j.
@@ -220,26 +286,30 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     }
 }
 
-template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM>
+template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, bool FAST, int STAGES>
 __device__ __forceinline__ void prefillAttention(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
         int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2, int splitTiles,
-        bf16* __restrict__ out, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc) {
+        int headsFastest, bf16* __restrict__ out, float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc) {
     constexpr int ROWS = WARPS * MT * 16;
     constexpr int STAGE = KEYS * (HD + 8);  // elements of one K (or V) tile in shared memory
     constexpr int KSTEPS = HD / 16;
     constexpr int DFRAGS = HD / 8;
     constexpr int QREGS = Q_SMEM ? 1 : MT;  // m-tiles of Q held in registers
-    // (2 stages, KEYS, HD + 8) of K, then the same of V, then with Q_SMEM Q as (ROWS, HD + 8)
+    static_assert(STAGES >= 2, "the loads of the next key tile need a stage of their own");
+    // (STAGES, KEYS, HD + 8) of K, then the same of V, then with Q_SMEM Q as (ROWS, HD + 8)
     bf16* smem = reinterpret_cast<bf16*>(prefillSmem);
-    bf16* qTile = smem + 4 * STAGE;
+    bf16* qTile = smem + 2 * STAGES * STAGE;
 
-    const int tile = blockIdx.x;
+    // headsFastest: grid (numKvHeads, numTiles, numSplits), so the hardware, which starts CTAs in x-fastest
+    // order, starts every KV head of the heaviest tile (tiles come heaviest first) before any lighter tile:
+    // longest-first over the whole launch, and the last wave holds only the lightest tiles.
+    const int tile = headsFastest ? blockIdx.y : blockIdx.x;
     const int seq = tiles[tile * 4];
     const int firstToken = tiles[tile * 4 + 1];
     const int tileTokens = tiles[tile * 4 + 2];
-    const int kvHead = blockIdx.y;
+    const int kvHead = headsFastest ? blockIdx.x : blockIdx.y;
     const int split = blockIdx.z;
     const int numSplits = gridDim.z;
     const int group = numHeads / numKvHeads;
@@ -314,22 +384,32 @@ __device__ __forceinline__ void prefillAttention(
         runSum[m][0] = runSum[m][1] = 0.0f;
     }
 
-    loadKvTile<HD, KEYS, WARPS * 32>(smem, smem + 2 * STAGE, kCache, vCache, table, pageSize, pageShift, numKvHeads,
-                                     kvHead, beginTile * KEYS, numKeys);
-    copyAsyncCommit();
-    for (int kt = beginTile; kt < endTile; kt++) {
-        const int stage = (kt - beginTile) & 1;
-        copyAsyncWait<0>();  // tile kt has landed (the only group in flight)
-        __syncthreads();     // ... for every thread's copies; and every warp is done with tile kt - 1's stage
-        if (kt + 1 < endTile) {
-            loadKvTile<HD, KEYS, WARPS * 32>(smem + (stage ^ 1) * STAGE, smem + (2 + (stage ^ 1)) * STAGE, kCache,
-                                             vCache, table, pageSize, pageShift, numKvHeads, kvHead, (kt + 1) * KEYS,
-                                             numKeys);
-            copyAsyncCommit();
+    // Prologue: the first STAGES - 1 key tiles in flight, one commit group each (empty past the end, so
+    // that the wait below always counts the same number of groups).
+#pragma unroll
+    for (int i = 0; i < STAGES - 1; i++) {
+        if (beginTile + i < endTile) {
+            loadKvTile<HD, KEYS, WARPS * 32>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
+                                             pageSize, pageShift, numKvHeads, kvHead, (beginTile + i) * KEYS, numKeys);
         }
+        copyAsyncCommit();
+    }
+    int stage = 0;  // (kt - beginTile) % STAGES
+    for (int kt = beginTile; kt < endTile; kt++) {
+        copyAsyncWait<STAGES - 2>();  // tile kt has landed: only the groups of the STAGES - 2 tiles after it may be in flight
+        __syncthreads();              // ... for every thread's copies; and every warp is done with tile kt - 1's stage
+        const int loadStage = stage == 0 ? STAGES - 1 : stage - 1;  // tile kt - 1's, now free, takes tile kt + STAGES - 1
+        if (kt + STAGES - 1 < endTile) {
+            loadKvTile<HD, KEYS, WARPS * 32>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
+                                             vCache, table, pageSize, pageShift, numKvHeads, kvHead,
+                                             (kt + STAGES - 1) * KEYS, numKeys);
+        }
+        copyAsyncCommit();
+        const int computeStage = stage;
+        stage = stage + 1 == STAGES ? 0 : stage + 1;
         const int keyStart = kt * KEYS;
         if (keyStart > warpMaxPos) continue;  // no row of this warp sees the tile: leaving its state alone is exact
-        attendKeyTile<HD, MT, KEYS, Q_SMEM, QREGS>(smem + stage * STAGE, smem + (2 + stage) * STAGE,
+        attendKeyTile<HD, MT, KEYS, Q_SMEM, QREGS, FAST>(smem + computeStage * STAGE, smem + (STAGES + computeStage) * STAGE,
                                                    qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax, runSum,
                                     rowPos, keyStart, keyStart + KEYS - 1 > firstPos, scaleLog2);
     }
@@ -399,29 +479,41 @@ extern "C" __global__ void prefill_attention_reduce(
     }
 }
 
-// Entry points: prefill_attention_hd{HD} (the big tile) and prefill_attention_small_hd{HD} (64 rows, one m-tile
-// per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64). PrefillAttentionKernel.Config
-// mirrors WARPS, MT and KEYS.
-#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, MIN_BLOCKS)                                             \
+// Entry points: prefill_attention_hd{HD} (the big tile), prefill_attention_small_hd{HD} (64 rows, one m-tile
+// per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
+// onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
+// K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
+// tiles, two stages: 104 KB, two CTAs per SM). PrefillAttentionKernel.Variant mirrors WARPS,
+// MT, KEYS, Q_SMEM and STAGES.
+#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, MIN_BLOCKS)                    \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
             const int* tiles, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2,    \
-            int splitTiles, bf16* out, float* partMax, float* partSum, float* partAcc) {                          \
-        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM>(q, kCache, vCache, positions, blockTables, tiles, maxPagesPerSeq,    \
-                                              pageSize, numHeads, numKvHeads, scaleLog2, splitTiles, out, partMax, \
-                                              partSum, partAcc);                                                   \
+            int splitTiles, int headsFastest, bf16* out, float* partMax, float* partSum, float* partAcc) {        \
+        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES>(q, kCache, vCache, positions, blockTables,     \
+                                              tiles, maxPagesPerSeq, pageSize, numHeads, numKvHeads, scaleLog2,    \
+                                              splitTiles, headsFastest, out, partMax, partSum, partAcc);           \
     }
 
 // The big tiles: 128 rows as 4 warps × two m-tiles; Q through shared memory where registers run short
 // (head_dim 96, 128: 250 registers, no spills, two CTAs per SM), 32-key tiles at head_dim 128 for the same reason.
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, true, 3, 2)
+// 64-key tiles at head_dim 128 (as FlashAttention-2 on sm90): half the barriers and cp.async waits per FLOP, at
+// the price of a few spilled registers (ptxas: 92 bytes of spill stores at 255 registers).
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, true, 2, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, false, 2, 2)

@@ -3,6 +3,8 @@ package io.radixlm.cuda;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
 
 /**
  * prefill_attention_hd{32,48,64,96,128}: causal attention of the new tokens of sequences that bring
@@ -22,24 +24,74 @@ public final class PrefillAttentionKernel {
     public static final int SMALL_ROWS_PER_TILE = 64;
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
+    /**
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64 (default base). fast: the
+     * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
+     * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
+     * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers). At other head dims fast3 and
+     * fast64 run fast.
+     * The small tiles always run their one kernel.
+     */
+    public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "base"));
+    /**
+     * -Dradixlm.prefillOrder=heads|tiles (default tiles): heads launches grid (numKvHeads, numTiles, numSplits)
+     * so that every KV head of the heaviest tile starts before any lighter tile (longest-first over the whole
+     * launch); tiles is the grid (numTiles, numKvHeads, numSplits), heaviest first within each KV head only.
+     */
+    public static final boolean DEFAULT_HEADS_FASTEST = parseOrder(System.getProperty("radixlm.prefillOrder", "tiles"));
     /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
     static final int MIN_SPLIT_KEYS = 512;
     private static final int THREADS = 128;
+    /** CUDA's limit on gridDim.y, where the tiles go with the heads-first order. */
+    private static final int MAX_GRID_Y = 65535;
     /** ints per entry of the tile list. */
     public static final int TILE_INTS = 4;
     private final CudaDevice device;
     private final int rowsPerTile;
+    private final Flavor flavor;
+    private final boolean headsFastest;
+
+    /** The big-tile kernels -Dradixlm.prefillVariant selects: see {@link #DEFAULT_FLAVOR}. */
+    public enum Flavor {
+        BASE, FAST, FAST3, FAST64;
+
+        static Flavor parse(String name) {
+            for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
+            throw new IllegalArgumentException("radixlm.prefillVariant must be base, fast, fast3 or fast64, got " + name);
+        }
+    }
+
+    private static boolean parseOrder(String order) {
+        return switch (order.strip().toLowerCase(Locale.ROOT)) {
+            case "heads" -> true;
+            case "tiles" -> false;
+            default -> throw new IllegalArgumentException("radixlm.prefillOrder must be heads or tiles, got " + order);
+        };
+    }
 
     public PrefillAttentionKernel(CudaDevice device) { this(device, DEFAULT_ROWS_PER_TILE); }
 
     /** rowsPerTile: {@link #ROWS_PER_TILE} or {@link #SMALL_ROWS_PER_TILE}; the tiles must be made with the same. */
     public PrefillAttentionKernel(CudaDevice device, int rowsPerTile) {
+        this(device, rowsPerTile, DEFAULT_FLAVOR, DEFAULT_HEADS_FASTEST);
+    }
+
+    /** As above with the kernel flavor and launch order given instead of read from the system properties. */
+    public PrefillAttentionKernel(CudaDevice device, int rowsPerTile, Flavor flavor, boolean headsFastest) {
         checkRows(rowsPerTile);
         this.device = device;
         this.rowsPerTile = rowsPerTile;
+        this.flavor = Objects.requireNonNull(flavor, "flavor");
+        this.headsFastest = headsFastest;
     }
 
     public int rowsPerTile() { return rowsPerTile; }
+
+    /** Which big-tile kernel this launches (the small tiles have one). */
+    public Flavor flavor() { return flavor; }
+
+    /** Whether the grid puts the KV heads in x (heaviest tiles first over the whole launch). */
+    public boolean headsFastest() { return headsFastest; }
 
     private static void checkRows(int rowsPerTile) {
         if (rowsPerTile != ROWS_PER_TILE && rowsPerTile != SMALL_ROWS_PER_TILE) {
@@ -52,21 +104,27 @@ public final class PrefillAttentionKernel {
      * One kernel variant, as its PREFILL_ATTENTION_ENTRY line in prefill_attention.cu: 128-row tiles hold Q in
      * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128.
      */
-    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim) {
-        static Variant of(int headDim, int rowsPerTile) {
+    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, int numStages) {
+    
+        static Variant of(int headDim, int rowsPerTile, Flavor flavor) {
             checkRows(rowsPerTile);
             if (!PagedAttentionKernel.SUPPORTED_HEAD_DIMS.contains(headDim)) {
                 throw new IllegalArgumentException("prefill attention: unsupported head_dim " + headDim);
             }
             boolean big = rowsPerTile == ROWS_PER_TILE;
-            return new Variant((big ? "prefill_attention_hd" : "prefill_attention_small_hd") + headDim, rowsPerTile,
-                    big && headDim == 128 ? 32 : 64, big && headDim >= 96, headDim);
+            boolean threeStages = big && flavor == Flavor.FAST3 && headDim == 128;
+            boolean longKeys = big && flavor == Flavor.FAST64 && headDim == 128;
+            String prefix = !big ? "prefill_attention_small_hd" : threeStages ? "prefill_attention_fast3_hd"
+                    : longKeys ? "prefill_attention_fast64_hd"
+                    : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
+            return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
+                    big && headDim >= 96, headDim, threeStages ? 3 : 2);
         }
 
-        /** Two stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
+        /** numStages stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
         int sharedBytes() {
             int stride = headDim + 8;
-            return 2 * (4 * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
+            return 2 * (2 * numStages * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
         }
     }
 
@@ -129,7 +187,7 @@ public final class PrefillAttentionKernel {
                        int minSplitKeys) {
         int numCtas = tiles.length / TILE_INTS * numKvHeads;
         if (numCtas == 0 || numCtas >= numSms) return Split.NONE;
-        int keysPerTile = Variant.of(headDim, rowsPerTile).keysPerTile();
+        int keysPerTile = Variant.of(headDim, rowsPerTile, flavor).keysPerTile();
         int maxKeyTiles = 0;
         for (int i = 0; i < tiles.length; i += TILE_INTS) {
             int numKeys = positions[tiles[i + 1] + tiles[i + 2] - 1] + 1;
@@ -177,14 +235,16 @@ public final class PrefillAttentionKernel {
         out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "prefill attention out");
         boolean splits = split.numSplits() > 1;
         if (splits) checkWorkspace(workspace, (long) numTiles * layout.numKvHeads() * split.numSplits() * rowsPerTile, layout);
-        Variant variant = Variant.of(layout.headDim(), rowsPerTile);
+        Variant variant = Variant.of(layout.headDim(), rowsPerTile, flavor);
         // scores go to exp2 directly: 1/sqrt(d) and log2(e) in one factor
         float scaleLog2 = (float) (1.0 / Math.sqrt(layout.headDim()) / Math.log(2.0));
-        device.launch(variant.name(), new Dim3(numTiles, layout.numKvHeads(), split.numSplits()), Dim3.of(THREADS),
-                variant.sharedBytes(),
+        if (headsFastest && numTiles > MAX_GRID_Y) throw new IllegalArgumentException("too many prefill tiles: " + numTiles);
+        Dim3 grid = headsFastest ? new Dim3(layout.numKvHeads(), numTiles, split.numSplits())
+                : new Dim3(numTiles, layout.numKvHeads(), split.numSplits());
+        device.launch(variant.name(), grid, Dim3.of(THREADS), variant.sharedBytes(),
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(blockTables).ptr(tiles)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
-                        .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).ptr(out)
+                        .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).i32(headsFastest ? 1 : 0).ptr(out)
                         .ptr(splits ? workspace.partMax().address() : 0).ptr(splits ? workspace.partSum().address() : 0)
                         .ptr(splits ? workspace.partAcc().address() : 0));
         if (!splits) return;

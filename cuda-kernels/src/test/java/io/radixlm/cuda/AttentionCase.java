@@ -174,6 +174,13 @@ final class AttentionCase {
      */
     float[] runPrefill(CudaDevice device, int splitSize, int minPrefillLength, int rowsPerTile,
                        PrefillAttentionKernel.Split keySplit) {
+        return runPrefill(device, splitSize, minPrefillLength, new PrefillAttentionKernel(device, rowsPerTile), keySplit);
+    }
+
+    /** As above with this prefill kernel (its rows per tile, flavor and launch order). */
+    float[] runPrefill(CudaDevice device, int splitSize, int minPrefillLength, PrefillAttentionKernel prefill,
+                       PrefillAttentionKernel.Split keySplit) {
+        int rowsPerTile = prefill.rowsPerTile();
         int[] tiles = tiles(minPrefillLength, rowsPerTile);
         int numTiles = tiles.length / PrefillAttentionKernel.TILE_INTS;
         int[] skip = new int[numTokens];
@@ -181,7 +188,6 @@ final class AttentionCase {
             for (int t = tiles[i + 1]; t < tiles[i + 1] + tiles[i + 2]; t++) skip[t]++;
         }
         for (int flag : skip) if (flag > 1) throw new AssertionError("a token in two tiles");
-        var prefill = new PrefillAttentionKernel(device, rowsPerTile);
         PrefillAttentionKernel.Split split = keySplit != null ? keySplit
                 : prefill.split(tiles, positions, numKvHeads, headDim, device.numMultiprocessors(), PrefillWorkspace.MAX_STATES,
                         PrefillAttentionKernel.MIN_SPLIT_KEYS);

@@ -134,4 +134,53 @@ class PrefillAttentionGpuTest {
         assertClose(c.runPrefill(device, 256, 1, PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Split.NONE),
                 c.reference(), "small tiles, " + numHeads + "/" + numKvHeads + "/" + headDim + ", page " + pageSize);
     }
+
+    /**
+     * Every flavor -Dradixlm.prefillVariant selects, in both launch orders, on the awkward cases: contexts of 1
+     * and not a multiple of the page (pages shuffled), GQA groups 1/4/8, every head dim, a long causal prompt
+     * (the max of a row moves over many key tiles: the skipped rescale), chunks after a cached prefix, and a
+     * forced split over keys.
+     */
+    @ParameterizedTest(name = "{0}, heads first {1}, heads {2}/{3}, head_dim {4}, page {5}")
+    @CsvSource({"BASE, true, 16, 4, 128, 16", "FAST, false, 16, 4, 128, 16", "FAST, true, 32, 8, 128, 7",
+            "FAST3, false, 16, 4, 128, 16", "FAST3, true, 32, 8, 128, 7", "FAST3, true, 8, 8, 128, 1",
+            "FAST3, false, 8, 1, 128, 24", "FAST, true, 8, 8, 64, 16", "FAST, false, 8, 1, 32, 7",
+            "FAST, true, 12, 3, 96, 16", "FAST, false, 6, 6, 48, 7", "FAST, true, 16, 2, 64, 1",
+            "FAST64, false, 16, 4, 128, 16", "FAST64, true, 32, 8, 128, 7", "FAST64, true, 8, 8, 128, 1",
+            "FAST64, false, 16, 2, 128, 24", "FAST64, true, 12, 3, 96, 7", "FAST3, true, 4, 4, 32, 16"})
+    void everyFlavorAndOrderMatchesTheReference(PrefillAttentionKernel.Flavor flavor, boolean headsFastest, int numHeads,
+                                                int numKvHeads, int headDim, int pageSize) {
+        CudaDevice device = device();
+        var kernel = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, flavor, headsFastest);
+        String what = flavor + (headsFastest ? ", heads first, " : ", tiles first, ") + numHeads + "/" + numKvHeads + "/"
+                + headDim + ", page " + pageSize;
+        List<Seq> prompts = List.of(new Seq(1, 1), new Seq(15, 15), new Seq(17, 17), new Seq(300, 300),
+                new Seq(1000 + 77, 77), new Seq(2100, 1), new Seq(1500, 1500));
+        AttentionCase c = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, prompts);
+        assertClose(c.runPrefill(device, 256, 1, kernel, PrefillAttentionKernel.Split.NONE), c.reference(), what);
+        // a forced split (fewer tiles, within the workspace): tiles ending before, inside and past the splits
+        var split = new PrefillAttentionKernel.Split(3, 5);
+        AttentionCase s = new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, prompts.subList(0, 6));
+        assertClose(s.runPrefill(device, 256, 2, kernel, split), s.reference(), what + ", " + split);
+    }
+
+    @ParameterizedTest(name = "{0}, heads first {1}")
+    @CsvSource({"FAST, true", "FAST3, true", "FAST3, false", "FAST64, true", "FAST64, false"})
+    void everyFlavorKeepsAPrefixHitBitForBitEqualToTheColdPrompt(PrefillAttentionKernel.Flavor flavor, boolean headsFastest) {
+        CudaDevice device = device();
+        var kernel = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, flavor, headsFastest);
+        int prefix = 1000;
+        int length = prefix + 236;
+        AttentionCase cold = new AttentionCase(random, 16, 4, 128, 16, List.of(new Seq(length, length)));
+        float[] coldOut = cold.runPrefill(device, 256, 2, kernel, PrefillAttentionKernel.Split.NONE);
+        AttentionCase hit = new AttentionCase(random, 16, 4, 128, 16, List.of(new Seq(length, 236)));
+        System.arraycopy(cold.kCache, 0, hit.kCache, 0, cold.kCache.length);
+        System.arraycopy(cold.vCache, 0, hit.vCache, 0, cold.vCache.length);
+        System.arraycopy(cold.blockTables, 0, hit.blockTables, 0, cold.blockTables.length);
+        int rowWidth = 16 * 128;
+        System.arraycopy(cold.q, prefix * rowWidth, hit.q, 0, 236 * rowWidth);
+        float[] hitOut = hit.runPrefill(device, 256, 2, kernel, PrefillAttentionKernel.Split.NONE);
+        assertArrayEquals(Arrays.copyOfRange(coldOut, prefix * rowWidth, length * rowWidth), hitOut, flavor + " prefix hit");
+        assertClose(hitOut, hit.reference(), flavor + " prefix hit of " + prefix);
+    }
 }
