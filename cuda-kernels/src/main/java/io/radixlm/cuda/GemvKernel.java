@@ -11,31 +11,8 @@ public final class GemvKernel {
     public static final int MAX_ROWS = 8;
     private static final int BLOCK = 128;
     private final CudaDevice device;
-    /** How 1-row products run as gemv_stream_*; null: as gemv_rows1 (one CTA per 2 output rows). */
-    private final Stream stream;
 
-    /**
-     * The 1-row streaming kernel's shape: output rows per group (2 or 4) and CTAs per SM in the grid.
-     * From -Dradixlm.gemv.stream=false (off), -Dradixlm.gemv.streamRows (default 2), -Dradixlm.gemv.ctasPerSm (default 4).
-     */
-    record Stream(int outPerGroup, int ctasPerSm) {
-        Stream {
-            if (outPerGroup != 2 && outPerGroup != 4) throw new IllegalArgumentException("2 or 4 rows per group, not " + outPerGroup);
-            if (ctasPerSm < 1) throw new IllegalArgumentException("at least one CTA per SM, not " + ctasPerSm);
-        }
-
-        static Stream fromSystemProperties() {
-            if ("false".equals(System.getProperty("radixlm.gemv.stream"))) return null;
-            return new Stream(Integer.getInteger("radixlm.gemv.streamRows", 2), Integer.getInteger("radixlm.gemv.ctasPerSm", 4));
-        }
-    }
-
-    public GemvKernel(CudaDevice device) { this(device, Stream.fromSystemProperties()); }
-
-    GemvKernel(CudaDevice device, Stream stream) {
-        this.device = device;
-        this.stream = stream;
-    }
+    public GemvKernel(CudaDevice device) { this.device = device; }
 
     /**
      * One instantiation of gemv.cu: the kernel for up to maxRows rows and the output rows each CTA owns.
@@ -66,26 +43,10 @@ public final class GemvKernel {
                     + " and 16-byte aligned x and w; got rows " + rows + ", in " + inFeatures + ", out " + outFeatures
                     + ", x % 16 = " + x % 16 + ", w % 16 = " + w % 16);
         }
-        if (rows == 1 && stream != null) {
-            int numGroups = (outFeatures + stream.outPerGroup() - 1) / stream.outPerGroup();
-            launchStream(x, w, y, inFeatures, outFeatures, Math.min(numGroups, stream.ctasPerSm() * device.numMultiprocessors()));
-            return;
-        }
         Variant variant = variantFor(rows);
         int numBlocks = (outFeatures + variant.outPerBlock() - 1) / variant.outPerBlock();
         device.launch(variant.kernel(), Dim3.of(numBlocks), Dim3.of(BLOCK), 0,
                 new KernelArgs().ptr(x).ptr(w).ptr(y).i32(rows).i32(inFeatures).i32(outFeatures));
-    }
-
-    /**
-     * gemv_stream_o{rows per group}_u{unroll} over numBlocks CTAs (tests force small grids): the unroll is the largest of 4, 2, 1
-     * whose round of GEMV_BLOCK · unroll 16-byte chunks still fits in a weight row.
-     */
-    void launchStream(long x, long w, long y, int inFeatures, int outFeatures, int numBlocks) {
-        int numChunks = inFeatures / 8;
-        int unroll = numChunks >= 4 * BLOCK ? 4 : numChunks >= 2 * BLOCK ? 2 : 1;
-        device.launch("gemv_stream_o" + stream.outPerGroup() + "_u" + unroll, Dim3.of(numBlocks), Dim3.of(BLOCK), 0,
-                new KernelArgs().ptr(x).ptr(w).ptr(y).i32(inFeatures).i32(outFeatures));
     }
 
     /** The smallest instantiation that holds rows: padding rows cost arithmetic, not memory traffic. */

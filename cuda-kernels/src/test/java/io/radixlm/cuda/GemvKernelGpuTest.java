@@ -73,38 +73,6 @@ class GemvKernelGpuTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} rows per group, {1} CTAs, in {2}, out {3}")
-    @CsvSource({
-        "2, 1, 8, 1", "2, 3, 40, 77", "2, 7, 1024, 1001", "2, 132, 2048, 513", "2, 5, 4104, 99", "2, 528, 4096, 4097",
-        "2, 11, 8192, 67", "2, 2, 14336, 5", "2, 300, 288, 4097",
-        "4, 1, 8, 3", "4, 3, 40, 77", "4, 7, 1024, 1001", "4, 132, 2048, 514", "4, 5, 4104, 99", "4, 396, 4096, 4097",
-        "4, 13, 8192, 67", "4, 2, 14336, 6", "4, 1000, 288, 4097"})
-    void streamingKernelMatchesAFloat64MatmulOnAnyGrid(int outPerGroup, int numBlocks, int in, int out) {
-        CudaDevice device = device();
-        Problem p = problem(1, in, out);
-        try (DeviceMemory x = uploadBf16(device, p.x()); DeviceMemory w = uploadBf16(device, p.w());
-             DeviceMemory y = poisoned(device, 4L * (out + 1))) {
-            new GemvKernel(device, new GemvKernel.Stream(outPerGroup, 4)).launchStream(x.address(), w.address(), y.address(),
-                    in, out, numBlocks);
-            float[] all = y.toFloats(out + 1);
-            double error = relativeError(Arrays.copyOf(all, out), p.expected());
-            assertTrue(error < F32_TOLERANCE, "stream gemv in " + in + " out " + out + ": relative error " + error);
-            assertEquals(-1, Float.floatToRawIntBits(all[out]), "stream gemv wrote past its rows");
-        }
-    }
-
-    @Test
-    void oneCtaPerRowPairStillServesOneRowWhenStreamingIsOff() {
-        CudaDevice device = device();
-        Problem p = problem(1, 4104, 1001);
-        try (DeviceMemory x = uploadBf16(device, p.x()); DeviceMemory w = uploadBf16(device, p.w());
-             DeviceMemory y = poisoned(device, 4L * p.out())) {
-            new GemvKernel(device, null).launch(x, w, y, 1, p.in(), p.out());
-            double error = relativeError(y.toFloats(p.out()), p.expected());
-            assertTrue(error < F32_TOLERANCE, "gemv_rows1: relative error " + error);
-        }
-    }
-
     @ParameterizedTest(name = "rows {0}")
     @ValueSource(ints = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16})
     void linearGivesTheSameProductOnBothPaths(int rows) {

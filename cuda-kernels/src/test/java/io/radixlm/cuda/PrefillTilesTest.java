@@ -59,7 +59,7 @@ class PrefillTilesTest {
 
     @Test
     void aFewTilesOverALongPrefixSplitTheirKeysAndManyTilesDoNot() {
-        var kernel = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE);
+        var kernel = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.BASE, true);
         int[] positions = new int[64];
         for (int t = 0; t < 64; t++) positions[t] = 8128 + t;
         int[] tiles = PrefillAttentionKernel.tiles(new int[] {0, 64}, positions, 4, 2, PrefillAttentionKernel.ROWS_PER_TILE);
@@ -73,6 +73,12 @@ class PrefillTilesTest {
         // the same tiles with 132 KV heads fill the GPU already; and few keys never split
         assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, positions, 66, 128, 132,
                 PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
+        // fast64 counts in 64-key tiles: 128 of them, still split, each split at least MIN_SPLIT_KEYS keys
+        var fast64 = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64, true);
+        PrefillAttentionKernel.Split split64 = fast64.split(tiles, positions, 8, 128, 132, PrefillWorkspace.MAX_STATES,
+                PrefillAttentionKernel.MIN_SPLIT_KEYS);
+        assertTrue(split64.numSplits() > 1 && split64.numSplits() * split64.splitTiles() >= 128, split64.toString());
+        assertTrue(split64.splitTiles() * 64 >= PrefillAttentionKernel.MIN_SPLIT_KEYS, split64.toString());
         int[] shortPositions = new int[64];
         for (int t = 0; t < 64; t++) shortPositions[t] = 900 + t;
         assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, shortPositions, 8, 128, 132,
