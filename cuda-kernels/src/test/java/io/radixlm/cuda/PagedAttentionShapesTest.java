@@ -1,0 +1,43 @@
+package io.radixlm.cuda;
+
+import io.radixlm.cuda.PagedAttentionKernel.V3Shape;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/**
+ * The V3 shapes -Dradixlm.attention.v3 may name (no GPU needed): the Java list and the instantiations in
+ * paged_attention.cu must agree, or a sweep would ask for a kernel the fatbin lacks.
+ */
+class PagedAttentionShapesTest {
+    @Test
+    void theJavaListOfV3ShapesIsTheListTheCudaSourceInstantiates() throws IOException {
+        String source = Files.readString(Path.of("src/main/cuda/paged_attention.cu"));
+        Matcher shapes = Pattern.compile("PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+)\\)").matcher(source);
+        List<V3Shape> instantiated = new ArrayList<>();
+        while (shapes.find()) {
+            instantiated.add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
+                    Integer.parseInt(shapes.group(3))));
+        }
+        assertEquals(PagedAttentionKernel.V3_SHAPES, instantiated);
+    }
+
+    @Test
+    void parsesTheNamesOfBuiltShapesOnly() {
+        assertEquals(new V3Shape(8, 2, 2), V3Shape.parse("W8U2B2"));
+        assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4 "));
+        for (V3Shape shape : PagedAttentionKernel.V3_SHAPES) assertEquals(shape, V3Shape.parse(shape.toString()));
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W3U2B4"), "not instantiated");
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W4U2"), "malformed");
+        assertThrows(IllegalArgumentException.class, () -> new V3Shape(0, 2, 4), "no warps");
+    }
+}
