@@ -266,7 +266,12 @@ __device__ __forceinline__ void clearSoftmaxState(float (&runMax)[G], float (&ru
 
 // One iteration of a warp (U passes of 32 / L keys): scores of its keys (invalid ones -inf), the online-softmax
 // update of every head of the group, and the V accumulation. Shared by the streaming kernels V2 and V3.
-template <int G, int U, int L>
+// LAZY_RESCALE (V3): the running max moves only when a score exceeds it by more than RESCALE_SLACK (log2 units),
+// so that most iterations skip the correction (an exp2f, 8 multiplies and a multiply-add per head); probabilities
+// then stay below 2^RESCALE_SLACK, harmless in float32. The max is the same in every lane of the warp (xor
+// shuffles add and compare the same operands in every lane), so the branch never diverges.
+#define RESCALE_SLACK 8.0f
+template <int G, int U, int L, bool LAZY_RESCALE>
 __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (&vRaw)[U], const bool (&keyValid)[U],
                                            const float (&qReg)[G][8], float (&runMax)[G], float (&runSum)[G],
                                            float (&acc)[G][8]) {
@@ -292,6 +297,24 @@ __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (
         for (int u = 1; u < U; u++) m = fmaxf(m, p[g][u]);
 #pragma unroll
         for (int offset = L; offset < 32; offset <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+        if constexpr (LAZY_RESCALE) {
+            if (m > runMax[g] + RESCALE_SLACK) {  // always on the warp's first key: -inf + slack = -inf
+                float correction = exp2f(runMax[g] - m);  // 0 on the first key
+                runMax[g] = m;
+                runSum[g] *= correction;
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[g][i] *= correction;
+            }
+            float base = runMax[g] == -CUDART_INF_F ? 0.0f : runMax[g];  // no key yet: p = 0, not NaN
+            float sum = 0.0f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                p[g][u] = exp2f(p[g][u] - base);
+                sum += p[g][u];
+            }
+            runSum[g] += sum;
+            continue;
+        }
         float newMax = fmaxf(runMax[g], m);
         float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // no key yet: keep everything at 0, not NaN
         float correction = exp2f(runMax[g] - base);
@@ -436,7 +459,7 @@ __device__ __forceinline__ void pagedAttentionSplit(
         // the next iteration's page-table reads go out while this iteration's K/V are in flight
         keyRows<U>(rows, firstKey + (it + 1) * S::KEYS_PER_ITER, S::KEYS_PER_PASS, end, table, pageSize,
                    pageShift, numKvHeads, kvHead, HD);
-        attendKeys<G, U, L>(kRaw, vRaw, keyValid, qReg, runMax, runSum, acc);
+        attendKeys<G, U, L, false>(kRaw, vRaw, keyValid, qReg, runMax, runSum, acc);
     }
     writeSplitState<HD, G, L, SPLIT_WARPS>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot,
                                            warp, partMax, partSum, partAcc, firstPart, numSplits);
@@ -578,13 +601,13 @@ __device__ __forceinline__ void pagedAttentionV3(
         keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L>(kA, vA, valid, qReg, runMax, runSum, acc);
+        attendKeys<G, U, L, true>(kA, vA, valid, qReg, runMax, runSum, acc);
         if (it + 1 >= numIters) break;
         loadKeys<U>(kA, vA, rows, kVectors, vVectors, sub, holdsDims);
         keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L>(kB, vB, valid, qReg, runMax, runSum, acc);
+        attendKeys<G, U, L, true>(kB, vB, valid, qReg, runMax, runSum, acc);
     }
     writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
                                  partMax, partSum, partAcc, firstPart, numSplits);
@@ -656,7 +679,9 @@ extern "C" __global__ void attention_reduce_split(const float* __restrict__ part
     sum = blockSum(sum);  // its barriers also publish weight[]
     if (d >= headDim) return;  // after the last barrier
     float value = 0.0f;
-#pragma unroll 4
+    // 16 loads in flight per round: at batch 1 a few dozen CTAs each read up to 64+ splits, and with 4 per round
+    // the round trips to L2, not bandwidth, set this kernel's time (same sums in the same order: same bits)
+#pragma unroll 16
     for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];
     out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
 }

@@ -192,17 +192,42 @@ public final class PagedAttentionKernel {
     }
 
     /**
-     * Splits per token for a streaming launch over numTokens tokens: as many as keep every (token, KV head,
-     * split) block resident in one wave (a second, partial wave would leave HBM idle at its tail), at least
-     * one, at most what the workspace holds and {@link #MAX_SPLITS}. The context plays no part: each block
-     * derives its keys from the token's position, so a graph captured with this grid stays right as contexts grow.
+     * Splits per token for a streaming launch over numTokens tokens, at least one, at most what the workspace
+     * holds and {@link #MAX_SPLITS}. STREAMING: as many as keep every (token, KV head, split) block resident in
+     * one wave (a second, partial wave would leave HBM idle at its tail). V3: {@link #balancedSplits}, which also
+     * fills the waves of batches with more blocks than one wave holds, and of residencies (3 blocks per SM) that
+     * leave a third of the GPU idle under the one-wave rule (batch 32 on 8 KV heads: 256 of 396 slots).
+     * The context plays no part: each block derives its keys from the token's position, so a graph captured
+     * with this grid stays right as contexts grow.
      */
     public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
         if (variant == Variant.V1) return workspace.v1Splits();
         int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
-        long wave = (long) perMultiprocessor * device.numMultiprocessors();
-        long splits = wave / ((long) numTokens * layout.numKvHeads());
-        return (int) Math.max(1, Math.min(splits, maxStreamingSplits(numTokens, workspace)));
+        long wave = Math.max(1, (long) perMultiprocessor * device.numMultiprocessors());
+        long blocksPerSplit = (long) numTokens * layout.numKvHeads();
+        int maxSplits = maxStreamingSplits(numTokens, workspace);
+        if (variant == Variant.V3) return balancedSplits(blocksPerSplit, wave, maxSplits);
+        return (int) Math.max(1, Math.min(wave / blocksPerSplit, maxSplits));
+    }
+
+    /**
+     * The fewest splits (1 .. maxSplits) whose blocks, blocksPerSplit per split, keep at least 95% of the slots
+     * of their waves busy (blocks ÷ (waves × wave resident blocks)); if no count does, the one that comes closest.
+     * Fewest: fewer partial states to merge and less per-block overhead.
+     */
+    static int balancedSplits(long blocksPerSplit, long wave, int maxSplits) {
+        int best = 1;
+        for (int s = 1; s <= maxSplits; s++) {
+            double busy = busyFraction(blocksPerSplit * s, wave);
+            if (busy >= 0.95) return s;
+            if (busy > busyFraction(blocksPerSplit * best, wave)) best = s;
+        }
+        return best;
+    }
+
+    private static double busyFraction(long blocks, long wave) {
+        long waves = (blocks + wave - 1) / wave;
+        return (double) blocks / (waves * wave);
     }
 
     /** The streaming states are packed (numTokens, numHeads, numSplits): few tokens may use many splits. */

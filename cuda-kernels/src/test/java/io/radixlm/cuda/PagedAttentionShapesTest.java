@@ -32,6 +32,22 @@ class PagedAttentionShapesTest {
     }
 
     @Test
+    void v3SplitsFillTheirWaves() {
+        // batch 1 on 8 KV heads, 132 SMs × 3 blocks: 48 splits (384 of 396 slots), not 99 (two full waves)
+        assertEquals(48, PagedAttentionKernel.balancedSplits(8, 396, 256));
+        // batch 32: 3 splits (768 of 792 slots) rather than 1 (256 of 396)
+        assertEquals(3, PagedAttentionKernel.balancedSplits(256, 396, 256));
+        // batch 128 at 4 blocks per SM: 1 split already fills 1024 of 1056 slots
+        assertEquals(1, PagedAttentionKernel.balancedSplits(1024, 528, 8));
+        // batch 32 at 4 blocks per SM: 2 splits, one whole wave (512 of 528)
+        assertEquals(2, PagedAttentionKernel.balancedSplits(256, 528, 256));
+        // the workspace's limit wins (the closest count under it), and one split is the least
+        assertEquals(1, PagedAttentionKernel.balancedSplits(8, 396, 1));
+        assertEquals(40, PagedAttentionKernel.balancedSplits(8, 396, 40));
+        assertEquals(1, PagedAttentionKernel.balancedSplits(100_000, 396, 256));
+    }
+
+    @Test
     void parsesTheNamesOfBuiltShapesOnly() {
         assertEquals(new V3Shape(8, 2, 2), V3Shape.parse("W8U2B2"));
         assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4 "));
