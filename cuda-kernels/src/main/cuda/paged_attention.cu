@@ -498,37 +498,40 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 // grid (numTokens, numKvHeads, numSplits), block W * 32.
 
 // The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at
-// vector (slot·numKvHeads + kvHead)·HD/8; an int holds it for caches up to 32 GiB a layer), or -1 past end. Ints,
-// not V2's longs: two buffers in flight leave no registers to spare.
+// vector (slot·numKvHeads + kvHead)·HD/8; an int holds it for caches up to 32 GiB a layer). Keys past end read the
+// row of key end - 1 instead: always a real, finite row, so that the loads need no branch and no zeroed registers
+// (validKeys gives those keys probability 0, and 0 · a finite value adds nothing). Ints, not V2's longs: two
+// buffers in flight leave no registers to spare.
 template <int HD, int U>
 __device__ __forceinline__ void keyVectors(int (&rows)[U], int firstKey, int keysPerPass, int end,
                                            const int* __restrict__ table, int pageSize, int pageShift, int numKvHeads,
                                            int kvHead) {
+    int keys[U], pageIndex[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) keys[u] = min(firstKey + u * keysPerPass, end - 1);
+    if (pageShift >= 0) {  // one uniform branch for all U keys, not one each
+#pragma unroll
+        for (int u = 0; u < U; u++) pageIndex[u] = keys[u] >> pageShift;
+    } else {
+#pragma unroll
+        for (int u = 0; u < U; u++) pageIndex[u] = keys[u] / pageSize;
+    }
 #pragma unroll
     for (int u = 0; u < U; u++) {
-        int key = firstKey + u * keysPerPass;
-        rows[u] = -1;
-        if (key < end) {
-            int pageIndex = pageShift >= 0 ? key >> pageShift : key / pageSize;
-            int slot = __ldg(table + pageIndex) * pageSize + (key - pageIndex * pageSize);
-            rows[u] = (slot * numKvHeads + kvHead) * (HD / 8);
-        }
+        int slot = __ldg(table + pageIndex[u]) * pageSize + (keys[u] - pageIndex[u] * pageSize);
+        rows[u] = (slot * numKvHeads + kvHead) * (HD / 8);
     }
 }
 
-// Issues the K and V loads of one iteration's rows (-1: no key, zeros).
+// Issues the K and V loads of one iteration's rows: this lane's 16 bytes (vector loadSub of the row).
 template <int U>
 __device__ __forceinline__ void loadKeys(uint4 (&kRaw)[U], uint4 (&vRaw)[U], const int (&rows)[U],
                                          const uint4* __restrict__ kVectors, const uint4* __restrict__ vVectors,
-                                         int sub, bool holdsDims) {
+                                         int loadSub) {
 #pragma unroll
     for (int u = 0; u < U; u++) {
-        kRaw[u] = make_uint4(0, 0, 0, 0);
-        vRaw[u] = make_uint4(0, 0, 0, 0);
-        if (rows[u] >= 0 && holdsDims) {
-            kRaw[u] = __ldg(kVectors + rows[u] + sub);
-            vRaw[u] = __ldg(vVectors + rows[u] + sub);
-        }
+        kRaw[u] = __ldg(kVectors + rows[u] + loadSub);
+        vRaw[u] = __ldg(vVectors + rows[u] + loadSub);
     }
 }
 
@@ -578,6 +581,9 @@ __device__ __forceinline__ void pagedAttentionV3(
     int sub = lane & (L - 1);  // which 8 dims of the key this lane holds
     int keySlot = lane / L;    // which key of a pass
     bool holdsDims = sub < SplitShape<HD, G>::DIM_LANES;
+    // lanes past the head's dims (head dims 48, 96) load a neighbour's 16 bytes: their query is 0, and
+    // writeSplitState ignores their accumulators
+    int loadSub = min(sub, SplitShape<HD, G>::DIM_LANES - 1);
 
     float qReg[G][8];
     loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
@@ -593,17 +599,17 @@ __device__ __forceinline__ void pagedAttentionV3(
     uint4 kA[U], vA[U], kB[U], vB[U];
     bool valid[U];
     keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
-    loadKeys<U>(kA, vA, rows, kVectors, vVectors, sub, holdsDims);
+    loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
     keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
-    // A holds iteration it, B iteration it + 1; past the split's end the loads are skipped (rows -1, keys invalid)
+    // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
     for (int it = 0; it < numIters; it += 2) {
-        loadKeys<U>(kB, vB, rows, kVectors, vVectors, sub, holdsDims);
+        loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
         keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
         attendKeys<G, U, L, true>(kA, vA, valid, qReg, runMax, runSum, acc);
         if (it + 1 >= numIters) break;
-        loadKeys<U>(kA, vA, rows, kVectors, vVectors, sub, holdsDims);
+        loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
         keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
