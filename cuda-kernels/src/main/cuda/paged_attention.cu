@@ -264,6 +264,35 @@ __device__ __forceinline__ void clearSoftmaxState(float (&runMax)[G], float (&ru
     }
 }
 
+// The full dot products of G heads over the L lanes of a key (sub = lane's index among them), each lane holding
+// partial sums d[g]: instead of G separate shuffle trees (G·log2 L shuffles and adds), a reduce-scatter (at each
+// level a lane keeps half of its heads, chosen by its bit of the level's offset, and sends the other half to its
+// partner) leaves each lane one head's sum after G - 1 shuffles, the remaining levels add that one value, and G
+// indexed shuffles hand every lane all G sums (G = 4, L = 16: 9 shuffles and 5 adds, not 16 and 16). The lanes
+// of a head get bit-identical sums (each pair adds the same two operands), and all lanes take each head from the
+// same lane, so scores stay warp-uniform. Needs 2 <= G <= L.
+template <int G, int L>
+__device__ __forceinline__ void transposedKeySums(float (&d)[G]) {
+    static_assert(G >= 2 && G <= L, "one head per lane at most");
+    int sub = threadIdx.x & (L - 1);
+#pragma unroll
+    for (int c = G, offset = L / 2; c > 1; c /= 2, offset /= 2) {
+        bool upper = (sub & offset) != 0;  // after this level d[j] is head j + c/2 if upper, else head j
+#pragma unroll
+        for (int j = 0; j < c / 2; j++) {
+            float send = upper ? d[j] : d[j + c / 2];
+            float keep = upper ? d[j + c / 2] : d[j];
+            d[j] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
+        }
+    }
+    float total = d[0];  // head sub / (L / G), summed over the lanes that differ in sub's top log2 G bits
+#pragma unroll
+    for (int offset = L / G / 2; offset > 0; offset >>= 1) total += __shfl_xor_sync(0xffffffffu, total, offset);
+    int firstLane = (threadIdx.x & 31) & ~(L - 1);
+#pragma unroll
+    for (int g = 0; g < G; g++) d[g] = __shfl_sync(0xffffffffu, total, firstLane + g * (L / G));
+}
+
 // One iteration of a warp (U passes of 32 / L keys): scores of its keys (invalid ones -inf), the online-softmax
 // update of every head of the group, and the V accumulation. Shared by the streaming kernels V2 and V3.
 // LAZY_RESCALE (V3): the running max moves only when a score exceeds it by more than RESCALE_SLACK (log2 units),
@@ -271,7 +300,7 @@ __device__ __forceinline__ void clearSoftmaxState(float (&runMax)[G], float (&ru
 // then stay below 2^RESCALE_SLACK, harmless in float32. The max is the same in every lane of the warp (xor
 // shuffles add and compare the same operands in every lane), so the branch never diverges.
 #define RESCALE_SLACK 8.0f
-template <int G, int U, int L, bool LAZY_RESCALE>
+template <int G, int U, int L, bool LAZY_RESCALE, bool TRANSPOSED = false>
 __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (&vRaw)[U], const bool (&keyValid)[U],
                                            const float (&qReg)[G][8], float (&runMax)[G], float (&runSum)[G],
                                            float (&acc)[G][8]) {
@@ -280,15 +309,24 @@ __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (
     for (int u = 0; u < U; u++) {
         float k[8];
         bf16x8ToFloat(kRaw[u], k);
+        float dot[G];
 #pragma unroll
         for (int g = 0; g < G; g++) {
-            float dot = 0.0f;
+            dot[g] = 0.0f;
 #pragma unroll
-            for (int i = 0; i < 8; i++) dot = fmaf(qReg[g][i], k[i], dot);
-#pragma unroll
-            for (int offset = L / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-            p[g][u] = keyValid[u] ? dot : -CUDART_INF_F;
+            for (int i = 0; i < 8; i++) dot[g] = fmaf(qReg[g][i], k[i], dot[g]);
         }
+        if constexpr (TRANSPOSED && G >= 2 && G <= L) {
+            transposedKeySums<G, L>(dot);
+        } else {
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+#pragma unroll
+                for (int offset = L / 2; offset > 0; offset >>= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], offset);
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) p[g][u] = keyValid[u] ? dot[g] : -CUDART_INF_F;
     }
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -543,7 +581,7 @@ __device__ __forceinline__ void validKeys(bool (&valid)[U], int firstKey, int ke
     for (int u = 0; u < U; u++) valid[u] = firstKey + u * keysPerPass < end;
 }
 
-template <int HD, int G, int W, int U_ASKED>
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
@@ -607,36 +645,39 @@ __device__ __forceinline__ void pagedAttentionV3(
         keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L, true>(kA, vA, valid, qReg, runMax, runSum, acc);
+        attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
         if (it + 1 >= numIters) break;
         loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
         keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L, true>(kB, vB, valid, qReg, runMax, runSum, acc);
+        attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
     }
     writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
                                  partMax, partSum, partAcc, firstPart, numSplits);
 }
 
-#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B)                                                               \
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, SUFFIX)                                        \
     extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : B)                              \
-            paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B(                                                \
+            paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
             const int* skipToken) {                                                                             \
-        pagedAttentionV3<HD, G, W, U>(q, kCache, vCache, positions, tokenSeq, blockTables, maxPagesPerSeq,      \
-                                      pageSize, pageShift, numHeads, numKvHeads, numSplits, scale, partMax,     \
-                                      partSum, partAcc, skipToken);                                             \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED>(q, kCache, vCache, positions, tokenSeq, blockTables,          \
+                                                  maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
+                                                  numSplits, scale, partMax, partSum, partAcc, skipToken);      \
     }
-// The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal).
-#define PAGED_ATTENTION_V3_SHAPES(HD, G)         \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4)     \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2)     \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3)     \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 1, 2)     \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2)
+// The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
+// and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
+#define PAGED_ATTENTION_V3_SHAPES(HD, G)                    \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 1, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, true, t)       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, true, t)
 #define PAGED_ATTENTION_V3_GROUPS(HD) \
     PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
     PAGED_ATTENTION_V3_SHAPES(HD, 2)  \

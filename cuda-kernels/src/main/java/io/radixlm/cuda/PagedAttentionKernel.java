@@ -37,13 +37,14 @@ public final class PagedAttentionKernel {
     }
 
     /**
-     * The compile-time knobs of one V3 instantiation (paged_attention_v3_hd*_g*_w{warps}u{passes}b{minBlocks}):
-     * warps per CTA, passes per iteration (each pass: 32 / lanes-per-key keys per warp; group 8 is held to 2), and
-     * the CTAs per SM its register budget is sized for (__launch_bounds__; halved for group 8).
+     * The compile-time knobs of one V3 instantiation (paged_attention_v3_hd*_g*_w{warps}u{passes}b{minBlocks}[t]):
+     * warps per CTA, passes per iteration (each pass: 32 / lanes-per-key keys per warp; group 8 is held to 2), the
+     * CTAs per SM its register budget is sized for (__launch_bounds__; halved for group 8), and whether a key's
+     * scores are summed by the transposed reduce-scatter (fewer shuffles for groups 2 .. lanes per key).
      */
-    public record V3Shape(int warps, int passes, int minBlocks) {
+    public record V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
         /** The default instantiation: 16 warps per SM, two 2-pass buffers per warp in flight. */
-        public static final V3Shape DEFAULT = new V3Shape(4, 2, 4);
+        public static final V3Shape DEFAULT = new V3Shape(4, 2, 4, false);
 
         public V3Shape {
             if (warps < 1 || passes < 1 || minBlocks < 1) {
@@ -51,11 +52,12 @@ public final class PagedAttentionKernel {
             }
         }
 
-        /** "W4U2B4" (case ignored), which must name one of {@link #V3_SHAPES}. */
+        /** "W4U2B4" or "W4U2B4T" (case ignored), which must name one of {@link #V3_SHAPES}. */
         public static V3Shape parse(String name) {
-            var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
-            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U2B4, not " + name);
-            V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
+            var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
+            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U2B4 or W4U2B4T, not " + name);
+            V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+                    Integer.parseInt(m.group(3)), !m.group(4).isEmpty());
             if (!V3_SHAPES.contains(shape)) throw new IllegalArgumentException("no V3 kernel " + name + "; built: " + V3_SHAPES);
             return shape;
         }
@@ -67,12 +69,13 @@ public final class PagedAttentionKernel {
         }
 
         @Override
-        public String toString() { return "W" + warps + "U" + passes + "B" + minBlocks; }
+        public String toString() { return "W" + warps + "U" + passes + "B" + minBlocks + (transposed ? "T" : ""); }
     }
 
     /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
-    public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(V3Shape.DEFAULT, new V3Shape(8, 2, 2),
-            new V3Shape(4, 4, 3), new V3Shape(8, 1, 2), new V3Shape(4, 4, 2));
+    public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(V3Shape.DEFAULT,
+            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 3, false), new V3Shape(8, 1, 2, false),
+            new V3Shape(4, 4, 2, false), new V3Shape(4, 2, 4, true), new V3Shape(4, 4, 3, true));
 
     /** How one launch split the keys: what attention_reduce needs to merge the states. */
     public record Splits(Variant variant, int numSplits) {

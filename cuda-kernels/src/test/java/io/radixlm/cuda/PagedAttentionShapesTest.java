@@ -22,11 +22,14 @@ class PagedAttentionShapesTest {
     @Test
     void theJavaListOfV3ShapesIsTheListTheCudaSourceInstantiates() throws IOException {
         String source = Files.readString(Path.of("src/main/cuda/paged_attention.cu"));
-        Matcher shapes = Pattern.compile("PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+)\\)").matcher(source);
+        Matcher shapes = Pattern.compile("PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (true|false), (t?)\\)")
+                .matcher(source);
         List<V3Shape> instantiated = new ArrayList<>();
         while (shapes.find()) {
+            boolean transposed = Boolean.parseBoolean(shapes.group(4));
+            assertEquals(transposed, shapes.group(5).equals("t"), "the name's suffix must say whether it is transposed");
             instantiated.add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
-                    Integer.parseInt(shapes.group(3))));
+                    Integer.parseInt(shapes.group(3)), transposed));
         }
         assertEquals(PagedAttentionKernel.V3_SHAPES, instantiated);
     }
@@ -49,11 +52,13 @@ class PagedAttentionShapesTest {
 
     @Test
     void parsesTheNamesOfBuiltShapesOnly() {
-        assertEquals(new V3Shape(8, 2, 2), V3Shape.parse("W8U2B2"));
+        assertEquals(new V3Shape(8, 2, 2, false), V3Shape.parse("W8U2B2"));
+        assertEquals(new V3Shape(4, 4, 3, true), V3Shape.parse("w4u4b3t"));
         assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4 "));
         for (V3Shape shape : PagedAttentionKernel.V3_SHAPES) assertEquals(shape, V3Shape.parse(shape.toString()));
         assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W3U2B4"), "not instantiated");
         assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W4U2"), "malformed");
-        assertThrows(IllegalArgumentException.class, () -> new V3Shape(0, 2, 4), "no warps");
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W8U2B2T"), "built without the transposed sums");
+        assertThrows(IllegalArgumentException.class, () -> new V3Shape(0, 2, 4, false), "no warps");
     }
 }
