@@ -532,7 +532,7 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 // by unrolling the loop by two, so that HBM streams while the warp computes (V2 loads, then computes, and with
 // 8 warps per SM neither overlaps the other). W warps per CTA, U passes per iteration, and a register budget
 // (__launch_bounds__ min B CTAs per SM) are template knobs: PagedAttentionKernel picks an instantiation by name
-// (-Dradixlm.attention.v3=W4U2B4 ...), so one GPU run can sweep them.
+// (-Dradixlm.attention.v3=W4U2B4T, the default, ...), so one GPU run can sweep them.
 // grid (numTokens, numKvHeads, numSplits), block W * 32.
 
 // The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at

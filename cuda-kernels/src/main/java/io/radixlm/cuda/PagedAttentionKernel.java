@@ -43,8 +43,8 @@ public final class PagedAttentionKernel {
      * scores are summed by the transposed reduce-scatter (fewer shuffles for groups 2 .. lanes per key).
      */
     public record V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
-        /** The default instantiation: 16 warps per SM, two 2-pass buffers per warp in flight. */
-        public static final V3Shape DEFAULT = new V3Shape(4, 2, 4, false);
+        /** The default instantiation: 16 warps per SM, two 2-pass buffers per warp, transposed score sums. */
+        public static final V3Shape DEFAULT = new V3Shape(4, 2, 4, true);
 
         public V3Shape {
             if (warps < 1 || passes < 1 || minBlocks < 1) {
@@ -73,7 +73,7 @@ public final class PagedAttentionKernel {
     }
 
     /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
-    public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(V3Shape.DEFAULT,
+    public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(new V3Shape(4, 2, 4, false),
             new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 3, false), new V3Shape(8, 1, 2, false),
             new V3Shape(4, 4, 2, false), new V3Shape(4, 2, 4, true), new V3Shape(4, 4, 3, true));
 

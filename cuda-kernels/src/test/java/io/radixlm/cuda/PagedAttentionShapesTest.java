@@ -13,6 +13,7 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The V3 shapes -Dradixlm.attention.v3 may name (no GPU needed): the Java list and the instantiations in
@@ -54,7 +55,8 @@ class PagedAttentionShapesTest {
     void parsesTheNamesOfBuiltShapesOnly() {
         assertEquals(new V3Shape(8, 2, 2, false), V3Shape.parse("W8U2B2"));
         assertEquals(new V3Shape(4, 4, 3, true), V3Shape.parse("w4u4b3t"));
-        assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4 "));
+        assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4t "));
+        assertTrue(PagedAttentionKernel.V3_SHAPES.contains(V3Shape.DEFAULT));
         for (V3Shape shape : PagedAttentionKernel.V3_SHAPES) assertEquals(shape, V3Shape.parse(shape.toString()));
         assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W3U2B4"), "not instantiated");
         assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W4U2"), "malformed");
