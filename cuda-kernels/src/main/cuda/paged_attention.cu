@@ -169,8 +169,8 @@ extern "C" __global__ void attention_reduce(const float* __restrict__ partMax, c
 }
 
 // ---------------------------------------------------------------------------------------------------
-// paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the decode attention that streams K/V at
-// HBM speed (the kernels above stay for an A/B through -Dradixlm.attention.v1=true).
+// V2, paged_attention_split_hd{HD}_g{G} + attention_reduce_split: the decode attention that streams K/V (kept
+// for an A/B through -Dradixlm.attention.v2=true; V3 below is the default, the kernels above are V1).
 //
 // The split count is chosen per launch (grid z = numSplits, from the batch: enough CTAs to fill the GPU);
 // each CTA derives its key range from the token's actual context with splitChunk, so a CUDA graph captured
@@ -234,8 +234,153 @@ __device__ __forceinline__ void bf16x8ToFloat(const uint4& raw, float (&out)[8])
     }
 }
 
+// qReg[g] = this lane's 8 dims (sub·8 ..) of head g of the group at qGroup (group, HD), times scale·log2 e
+// (scores in log2 units, so that exp is one exp2f); zero for padded heads and lanes that hold no dims.
+template <int HD, int G>
+__device__ __forceinline__ void loadGroupQuery(float (&qReg)[G][8], const float* __restrict__ qGroup, int group,
+                                               int sub, bool holdsDims, float scale) {
+    const float qScale = scale * 1.4426950408889634f;
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+#pragma unroll
+        for (int i = 0; i < 8; i++) qReg[g][i] = 0.0f;
+        if (g < group && holdsDims) {
+            const float4* src = reinterpret_cast<const float4*>(qGroup + g * HD + sub * 8);
+            float4 a = src[0], b = src[1];
+            qReg[g][0] = a.x * qScale; qReg[g][1] = a.y * qScale; qReg[g][2] = a.z * qScale; qReg[g][3] = a.w * qScale;
+            qReg[g][4] = b.x * qScale; qReg[g][5] = b.y * qScale; qReg[g][6] = b.z * qScale; qReg[g][7] = b.w * qScale;
+        }
+    }
+}
+
+template <int G>
+__device__ __forceinline__ void clearSoftmaxState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8]) {
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        runMax[g] = -CUDART_INF_F;
+        runSum[g] = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[g][i] = 0.0f;
+    }
+}
+
+// The full dot products of G heads over the L lanes of a key (sub = lane's index among them), each lane holding
+// partial sums d[g]: instead of G separate shuffle trees (G·log2 L shuffles and adds), a reduce-scatter (at each
+// level a lane keeps half of its heads, chosen by its bit of the level's offset, and sends the other half to its
+// partner) leaves each lane one head's sum after G - 1 shuffles, the remaining levels add that one value, and G
+// indexed shuffles hand every lane all G sums (G = 4, L = 16: 9 shuffles and 5 adds, not 16 and 16). The lanes
+// of a head get bit-identical sums (each pair adds the same two operands), and all lanes take each head from the
+// same lane, so scores stay warp-uniform. Needs 2 <= G <= L.
+template <int G, int L>
+__device__ __forceinline__ void transposedKeySums(float (&d)[G]) {
+    static_assert(G >= 2 && G <= L, "one head per lane at most");
+    int sub = threadIdx.x & (L - 1);
+#pragma unroll
+    for (int c = G, offset = L / 2; c > 1; c /= 2, offset /= 2) {
+        bool upper = (sub & offset) != 0;  // after this level d[j] is head j + c/2 if upper, else head j
+#pragma unroll
+        for (int j = 0; j < c / 2; j++) {
+            float send = upper ? d[j] : d[j + c / 2];
+            float keep = upper ? d[j + c / 2] : d[j];
+            d[j] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
+        }
+    }
+    float total = d[0];  // head sub / (L / G), summed over the lanes that differ in sub's top log2 G bits
+#pragma unroll
+    for (int offset = L / G / 2; offset > 0; offset >>= 1) total += __shfl_xor_sync(0xffffffffu, total, offset);
+    int firstLane = (threadIdx.x & 31) & ~(L - 1);
+#pragma unroll
+    for (int g = 0; g < G; g++) d[g] = __shfl_sync(0xffffffffu, total, firstLane + g * (L / G));
+}
+
+// One iteration of a warp (U passes of 32 / L keys): scores of its keys (invalid ones -inf), the online-softmax
+// update of every head of the group, and the V accumulation. Shared by the streaming kernels V2 and V3.
+// LAZY_RESCALE (V3): the running max moves only when a score exceeds it by more than RESCALE_SLACK (log2 units),
+// so that most iterations skip the correction (an exp2f, 8 multiplies and a multiply-add per head); probabilities
+// then stay below 2^RESCALE_SLACK, harmless in float32. The max is the same in every lane of the warp (xor
+// shuffles add and compare the same operands in every lane), so the branch never diverges.
+#define RESCALE_SLACK 8.0f
+template <int G, int U, int L, bool LAZY_RESCALE, bool TRANSPOSED = false>
+__device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (&vRaw)[U], const bool (&keyValid)[U],
+                                           const float (&qReg)[G][8], float (&runMax)[G], float (&runSum)[G],
+                                           float (&acc)[G][8]) {
+    float p[G][U];  // scores, then probabilities
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        float k[8];
+        bf16x8ToFloat(kRaw[u], k);
+        float dot[G];
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            dot[g] = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 8; i++) dot[g] = fmaf(qReg[g][i], k[i], dot[g]);
+        }
+        if constexpr (TRANSPOSED && G >= 2 && G <= L) {
+            transposedKeySums<G, L>(dot);
+        } else {
+#pragma unroll
+            for (int g = 0; g < G; g++) {
+#pragma unroll
+                for (int offset = L / 2; offset > 0; offset >>= 1) dot[g] += __shfl_xor_sync(0xffffffffu, dot[g], offset);
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) p[g][u] = keyValid[u] ? dot[g] : -CUDART_INF_F;
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        float m = p[g][0];
+#pragma unroll
+        for (int u = 1; u < U; u++) m = fmaxf(m, p[g][u]);
+#pragma unroll
+        for (int offset = L; offset < 32; offset <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
+        if constexpr (LAZY_RESCALE) {
+            if (m > runMax[g] + RESCALE_SLACK) {  // always on the warp's first key: -inf + slack = -inf
+                float correction = exp2f(runMax[g] - m);  // 0 on the first key
+                runMax[g] = m;
+                runSum[g] *= correction;
+#pragma unroll
+                for (int i = 0; i < 8; i++) acc[g][i] *= correction;
+            }
+            float base = runMax[g] == -CUDART_INF_F ? 0.0f : runMax[g];  // no key yet: p = 0, not NaN
+            float sum = 0.0f;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                p[g][u] = exp2f(p[g][u] - base);
+                sum += p[g][u];
+            }
+            runSum[g] += sum;
+            continue;
+        }
+        float newMax = fmaxf(runMax[g], m);
+        float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // no key yet: keep everything at 0, not NaN
+        float correction = exp2f(runMax[g] - base);
+        runMax[g] = newMax;
+        float sum = 0.0f;
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            p[g][u] = exp2f(p[g][u] - base);
+            sum += p[g][u];
+        }
+        runSum[g] = runSum[g] * correction + sum;
+#pragma unroll
+        for (int i = 0; i < 8; i++) acc[g][i] *= correction;
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        float v[8];
+        bf16x8ToFloat(vRaw[u], v);
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+#pragma unroll
+            for (int i = 0; i < 8; i++) acc[g][i] = fmaf(p[g][u], v[i], acc[g][i]);
+        }
+    }
+}
+
 // Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split).
-template <int HD, int G, int L>
+template <int HD, int G, int L, int W>
 __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
                                                 float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
                                                 int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
@@ -271,9 +416,9 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
         int h = idx / HD;
         int d = idx % HD;
         float m = -CUDART_INF_F;  // finite after the loop: warp 0 always sees the split's first key
-        for (int w = 0; w < SPLIT_WARPS; w++) m = fmaxf(m, warpMax[w][h]);
+        for (int w = 0; w < W; w++) m = fmaxf(m, warpMax[w][h]);
         float sum = 0.0f, value = 0.0f;
-        for (int w = 0; w < SPLIT_WARPS; w++) {
+        for (int w = 0; w < W; w++) {
             if (warpMax[w][h] == -CUDART_INF_F) continue;  // a warp that saw no key (short split)
             float c = exp2f(warpMax[w][h] - m);
             sum += warpSumExp[w][h] * c;
@@ -326,27 +471,9 @@ __device__ __forceinline__ void pagedAttentionSplit(
     bool holdsDims = sub < S::DIM_LANES;
 
     float qReg[G][8];  // this lane's 8 dims of each head of the group, in log2 units
-    const float qScale = scale * 1.4426950408889634f;
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-#pragma unroll
-        for (int i = 0; i < 8; i++) qReg[g][i] = 0.0f;
-        if (g < group && holdsDims) {
-            const float4* src = reinterpret_cast<const float4*>(q + (token * numHeads + kvHead * group + g) * HD + sub * 8);
-            float4 a = src[0], b = src[1];
-            qReg[g][0] = a.x * qScale; qReg[g][1] = a.y * qScale; qReg[g][2] = a.z * qScale; qReg[g][3] = a.w * qScale;
-            qReg[g][4] = b.x * qScale; qReg[g][5] = b.y * qScale; qReg[g][6] = b.z * qScale; qReg[g][7] = b.w * qScale;
-        }
-    }
-
+    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
     float runMax[G], runSum[G], acc[G][8];  // runSum and acc: this key slot's share only
-#pragma unroll
-    for (int g = 0; g < G; g++) {
-        runMax[g] = -CUDART_INF_F;
-        runSum[g] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < 8; i++) acc[g][i] = 0.0f;
-    }
+    clearSoftmaxState<G>(runMax, runSum, acc);
 
     const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
     int numIters = (end - begin + S::KEYS_PER_ITER - 1) / S::KEYS_PER_ITER;
@@ -370,56 +497,10 @@ __device__ __forceinline__ void pagedAttentionSplit(
         // the next iteration's page-table reads go out while this iteration's K/V are in flight
         keyRows<U>(rows, firstKey + (it + 1) * S::KEYS_PER_ITER, S::KEYS_PER_PASS, end, table, pageSize,
                    pageShift, numKvHeads, kvHead, HD);
-
-        float p[G][U];  // scores, then probabilities
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            float k[8];
-            bf16x8ToFloat(kRaw[u], k);
-#pragma unroll
-            for (int g = 0; g < G; g++) {
-                float dot = 0.0f;
-#pragma unroll
-                for (int i = 0; i < 8; i++) dot = fmaf(qReg[g][i], k[i], dot);
-#pragma unroll
-                for (int offset = L / 2; offset > 0; offset >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-                p[g][u] = keyValid[u] ? dot : -CUDART_INF_F;
-            }
-        }
-#pragma unroll
-        for (int g = 0; g < G; g++) {
-            float m = p[g][0];
-#pragma unroll
-            for (int u = 1; u < U; u++) m = fmaxf(m, p[g][u]);
-#pragma unroll
-            for (int offset = L; offset < 32; offset <<= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
-            float newMax = fmaxf(runMax[g], m);
-            float base = newMax == -CUDART_INF_F ? 0.0f : newMax;  // no key yet: keep everything at 0, not NaN
-            float correction = exp2f(runMax[g] - base);
-            runMax[g] = newMax;
-            float sum = 0.0f;
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                p[g][u] = exp2f(p[g][u] - base);
-                sum += p[g][u];
-            }
-            runSum[g] = runSum[g] * correction + sum;
-#pragma unroll
-            for (int i = 0; i < 8; i++) acc[g][i] *= correction;
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++) {
-            float v[8];
-            bf16x8ToFloat(vRaw[u], v);
-#pragma unroll
-            for (int g = 0; g < G; g++) {
-#pragma unroll
-                for (int i = 0; i < 8; i++) acc[g][i] = fmaf(p[g][u], v[i], acc[g][i]);
-            }
-        }
+        attendKeys<G, U, L, false>(kRaw, vRaw, keyValid, qReg, runMax, runSum, acc);
     }
-    writeSplitState<HD, G, L>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
-                              partMax, partSum, partAcc, firstPart, numSplits);
+    writeSplitState<HD, G, L, SPLIT_WARPS>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot,
+                                           warp, partMax, partSum, partAcc, firstPart, numSplits);
 }
 
 #define PAGED_ATTENTION_SPLIT_ENTRY(HD, G)                                                                     \
@@ -444,6 +525,171 @@ PAGED_ATTENTION_SPLIT_GROUPS(48)
 PAGED_ATTENTION_SPLIT_GROUPS(64)
 PAGED_ATTENTION_SPLIT_GROUPS(96)
 PAGED_ATTENTION_SPLIT_GROUPS(128)
+
+// ---------------------------------------------------------------------------------------------------
+// V3: paged_attention_v3_hd{HD}_g{G}_w{W}u{U}b{B}, the default decode attention (V2 above stays for an A/B through
+// -Dradixlm.attention.v2=true). Same grid, lanes, scores, softmax and packed partial states as V2, but a warp
+// issues the K/V loads of its next iteration before it computes the current one: two register buffers, swapped
+// by unrolling the loop by two, so that HBM streams while the warp computes (V2 loads, then computes, and with
+// 8 warps per SM neither overlaps the other). W warps per CTA, U passes per iteration, and a register budget
+// (__launch_bounds__ min B CTAs per SM) are template knobs: PagedAttentionKernel picks an instantiation by name
+// (-Dradixlm.attention.v3=W4U2B4T, the default, ...), so one GPU run can sweep them.
+// grid (numTokens, numKvHeads, numSplits), block W * 32.
+
+// The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at
+// vector (slot·numKvHeads + kvHead)·HD/8; an int holds it for caches up to 32 GiB a layer). Keys past end read the
+// row of key end - 1 instead: always a real, finite row, so that the loads need no branch and no zeroed registers
+// (validKeys gives those keys probability 0, and 0 · a finite value adds nothing). Ints, not V2's longs: two
+// buffers in flight leave no registers to spare.
+template <int HD, int U>
+__device__ __forceinline__ void keyVectors(int (&rows)[U], int firstKey, int keysPerPass, int end,
+                                           const int* __restrict__ table, int pageSize, int pageShift, int numKvHeads,
+                                           int kvHead) {
+    int keys[U], pageIndex[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) keys[u] = min(firstKey + u * keysPerPass, end - 1);
+    if (pageShift >= 0) {  // one uniform branch for all U keys, not one each
+#pragma unroll
+        for (int u = 0; u < U; u++) pageIndex[u] = keys[u] >> pageShift;
+    } else {
+#pragma unroll
+        for (int u = 0; u < U; u++) pageIndex[u] = keys[u] / pageSize;
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        int slot = __ldg(table + pageIndex[u]) * pageSize + (keys[u] - pageIndex[u] * pageSize);
+        rows[u] = (slot * numKvHeads + kvHead) * (HD / 8);
+    }
+}
+
+// Issues the K and V loads of one iteration's rows: this lane's 16 bytes (vector loadSub of the row).
+template <int U>
+__device__ __forceinline__ void loadKeys(uint4 (&kRaw)[U], uint4 (&vRaw)[U], const int (&rows)[U],
+                                         const uint4* __restrict__ kVectors, const uint4* __restrict__ vVectors,
+                                         int loadSub) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        kRaw[u] = __ldg(kVectors + rows[u] + loadSub);
+        vRaw[u] = __ldg(vVectors + rows[u] + loadSub);
+    }
+}
+
+// Which keys of an iteration (pass u: firstKey + u·keysPerPass) lie in the split: recomputed when needed rather
+// than kept beside both buffers, where each flag would hold a register.
+template <int U>
+__device__ __forceinline__ void validKeys(bool (&valid)[U], int firstKey, int keysPerPass, int end) {
+#pragma unroll
+    for (int u = 0; u < U; u++) valid[u] = firstKey + u * keysPerPass < end;
+}
+
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED>
+__device__ __forceinline__ void pagedAttentionV3(
+        const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+        const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
+        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
+        float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        const int* __restrict__ skipToken) {
+    constexpr int L = SplitShape<HD, G>::L;
+    constexpr int U = G >= 8 && U_ASKED > 2 ? 2 : U_ASKED;  // G = 8: 128 query + accumulator registers leave room for no more
+    constexpr int KEYS_PER_PASS = 32 / L;
+    constexpr int KEYS_PER_WARP = KEYS_PER_PASS * U;
+    constexpr int KEYS_PER_ITER = KEYS_PER_WARP * W;
+    __shared__ float warpMax[W][G];
+    __shared__ float warpSumExp[W][G];
+    __shared__ float warpAcc[W][G][HD];
+
+    long token = blockIdx.x;
+    int kvHead = blockIdx.y;
+    int split = blockIdx.z;
+    int group = numHeads / numKvHeads;  // <= G
+    if (skipToken != nullptr && skipToken[token] != 0) return;
+    int numKeys = positions[token] + 1;
+    int chunk = splitChunk(numKeys, numSplits);
+    int begin = split * chunk;
+    long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
+    if (begin >= numKeys) {
+        if (threadIdx.x < group) {  // a split past the context: a neutral state
+            partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
+            partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
+        }
+        return;
+    }
+    int end = min(numKeys, begin + chunk);
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int sub = lane & (L - 1);  // which 8 dims of the key this lane holds
+    int keySlot = lane / L;    // which key of a pass
+    bool holdsDims = sub < SplitShape<HD, G>::DIM_LANES;
+    // lanes past the head's dims (head dims 48, 96) load a neighbour's 16 bytes: their query is 0, and
+    // writeSplitState ignores their accumulators
+    int loadSub = min(sub, SplitShape<HD, G>::DIM_LANES - 1);
+
+    float qReg[G][8];
+    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+    float runMax[G], runSum[G], acc[G][8];
+    clearSoftmaxState<G>(runMax, runSum, acc);
+
+    const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
+    int numIters = (end - begin + KEYS_PER_ITER - 1) / KEYS_PER_ITER;
+    int firstKey = begin + warp * KEYS_PER_WARP + keySlot;  // key of pass 0 in iteration 0
+    const uint4* kVectors = reinterpret_cast<const uint4*>(kCache);
+    const uint4* vVectors = reinterpret_cast<const uint4*>(vCache);
+    int rows[U];  // the rows of the iteration whose loads go out next
+    uint4 kA[U], vA[U], kB[U], vB[U];
+    bool valid[U];
+    keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+    loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+    keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+    // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
+    for (int it = 0; it < numIters; it += 2) {
+        loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
+        keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                          numKvHeads, kvHead);
+        validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
+        attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
+        if (it + 1 >= numIters) break;
+        loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+        keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                          numKvHeads, kvHead);
+        validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
+        attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
+    }
+    writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
+                                 partMax, partSum, partAcc, firstPart, numSplits);
+}
+
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, SUFFIX)                                        \
+    extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : B)                              \
+            paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
+            const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
+            const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
+            int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
+            const int* skipToken) {                                                                             \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED>(q, kCache, vCache, positions, tokenSeq, blockTables,          \
+                                                  maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
+                                                  numSplits, scale, partMax, partSum, partAcc, skipToken);      \
+    }
+// The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
+// and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
+#define PAGED_ATTENTION_V3_SHAPES(HD, G)                    \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 1, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, true, t)       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, true, t)
+#define PAGED_ATTENTION_V3_GROUPS(HD) \
+    PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
+    PAGED_ATTENTION_V3_SHAPES(HD, 2)  \
+    PAGED_ATTENTION_V3_SHAPES(HD, 4)  \
+    PAGED_ATTENTION_V3_SHAPES(HD, 8)
+
+PAGED_ATTENTION_V3_GROUPS(32)
+PAGED_ATTENTION_V3_GROUPS(48)
+PAGED_ATTENTION_V3_GROUPS(64)
+PAGED_ATTENTION_V3_GROUPS(96)
+PAGED_ATTENTION_V3_GROUPS(128)
 
 // Most splits attention_reduce_split merges (PagedAttentionKernel.MAX_SPLITS).
 #define SPLIT_MAX 256
@@ -482,7 +728,9 @@ extern "C" __global__ void attention_reduce_split(const float* __restrict__ part
     sum = blockSum(sum);  // its barriers also publish weight[]
     if (d >= headDim) return;  // after the last barrier
     float value = 0.0f;
-#pragma unroll 4
+    // 16 loads in flight per round: at batch 1 a few dozen CTAs each read up to 64+ splits, and with 4 per round
+    // the round trips to L2, not bandwidth, set this kernel's time (same sums in the same order: same bits)
+#pragma unroll 16
     for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];
     out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
 }

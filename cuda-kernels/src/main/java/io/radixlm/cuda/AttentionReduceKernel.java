@@ -1,7 +1,7 @@
 package io.radixlm.cuda;
 
 /**
- * attention_reduce (after the V1 paged kernel) or attention_reduce_split (after the streaming one): merges
+ * attention_reduce (after the V1 paged kernel) or attention_reduce_split (after the streaming ones, V2 and V3): merges
  * the split softmax states into out (numTokens, numHeads, headDim) bf16.
  */
 public final class AttentionReduceKernel {
@@ -27,7 +27,7 @@ public final class AttentionReduceKernel {
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         var args = new KernelArgs().ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                 .ptr(positions).i32(workspace.numHeads()).i32(workspace.headDim());
-        if (splits.variant() == PagedAttentionKernel.Variant.STREAMING) {
+        if (splits.variant().packedStates()) {
             // packed states, splits known by their count (splitChunk); the shuffles need whole warps
             // (head_dim 48 gets 64 threads, 16 idle)
             device.launch("attention_reduce_split", Dim3.of(numTokens, workspace.numHeads()),

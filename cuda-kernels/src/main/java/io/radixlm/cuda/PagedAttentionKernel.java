@@ -16,18 +16,66 @@ public final class PagedAttentionKernel {
     public static final java.util.List<Integer> SUPPORTED_HEAD_DIMS = java.util.List.of(32, 48, 64, 96, 128);
 
     /**
-     * Which kernel pair runs. STREAMING (default): paged_attention_split_* with the split count chosen per
-     * launch from the batch and each split's keys from the token's context. V1 (-Dradixlm.attention.v1=true):
-     * the first kernel, a warp per key and the workspace's fixed split size, kept for an A/B on the GPU.
+     * Which kernel pair runs. V3 (default): paged_attention_v3_*, the streaming kernel whose warps load their next
+     * keys while computing the current ones, in the {@link V3Shape} -Dradixlm.attention.v3 names. STREAMING
+     * (-Dradixlm.attention.v2=true): paged_attention_split_*, which loads then computes. Both choose the split count
+     * per launch from the batch and each split's keys from the token's context, and share attention_reduce_split.
+     * V1 (-Dradixlm.attention.v1=true): the first kernel, a warp per key and the workspace's fixed split size.
+     * The older two stay for an A/B on the GPU.
      */
     public enum Variant {
-        V1, STREAMING;
+        V1, STREAMING, V3;
 
-        /** STREAMING unless the JVM was started with -Dradixlm.attention.v1=true. */
+        /** V3 unless the JVM was started with -Dradixlm.attention.v1=true or -Dradixlm.attention.v2=true. */
         public static Variant fromSystemProperty() {
-            return Boolean.getBoolean("radixlm.attention.v1") ? V1 : STREAMING;
+            if (Boolean.getBoolean("radixlm.attention.v1")) return V1;
+            return Boolean.getBoolean("radixlm.attention.v2") ? STREAMING : V3;
         }
+
+        /** Whether the states are packed (numTokens, numHeads, numSplits) for attention_reduce_split. */
+        public boolean packedStates() { return this != V1; }
     }
+
+    /**
+     * The compile-time knobs of one V3 instantiation (paged_attention_v3_hd*_g*_w{warps}u{passes}b{minBlocks}[t]):
+     * warps per CTA, passes per iteration (each pass: 32 / lanes-per-key keys per warp; group 8 is held to 2), the
+     * CTAs per SM its register budget is sized for (__launch_bounds__; halved for group 8), and whether a key's
+     * scores are summed by the transposed reduce-scatter (fewer shuffles for groups 2 .. lanes per key).
+     */
+    public record V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
+        /** The default instantiation: 16 warps per SM, two 2-pass buffers per warp, transposed score sums. */
+        public static final V3Shape DEFAULT = new V3Shape(4, 2, 4, true);
+
+        public V3Shape {
+            if (warps < 1 || passes < 1 || minBlocks < 1) {
+                throw new IllegalArgumentException("V3 knobs must be positive: " + warps + ", " + passes + ", " + minBlocks);
+            }
+        }
+
+        /** "W4U2B4" or "W4U2B4T" (case ignored), which must name one of {@link #V3_SHAPES}. */
+        public static V3Shape parse(String name) {
+            var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
+            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U2B4 or W4U2B4T, not " + name);
+            V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
+                    Integer.parseInt(m.group(3)), !m.group(4).isEmpty());
+            if (!V3_SHAPES.contains(shape)) throw new IllegalArgumentException("no V3 kernel " + name + "; built: " + V3_SHAPES);
+            return shape;
+        }
+
+        /** The shape -Dradixlm.attention.v3 names, else {@link #DEFAULT}. */
+        public static V3Shape fromSystemProperty() {
+            String name = System.getProperty("radixlm.attention.v3");
+            return name == null || name.isBlank() ? DEFAULT : parse(name);
+        }
+
+        @Override
+        public String toString() { return "W" + warps + "U" + passes + "B" + minBlocks + (transposed ? "T" : ""); }
+    }
+
+    /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
+    public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(new V3Shape(4, 2, 4, false),
+            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 3, false), new V3Shape(8, 1, 2, false),
+            new V3Shape(4, 4, 2, false), new V3Shape(4, 2, 4, true), new V3Shape(4, 4, 3, true));
 
     /** How one launch split the keys: what attention_reduce needs to merge the states. */
     public record Splits(Variant variant, int numSplits) {
@@ -38,25 +86,34 @@ public final class PagedAttentionKernel {
 
     private final CudaDevice device;
     private final Variant variant;
+    private final V3Shape v3Shape;
     /** Blocks per multiprocessor of each streaming kernel, asked up front: not while a CUDA graph is being captured. */
     private final java.util.Map<String, Integer> residentBlocks = new java.util.HashMap<>();
 
     public PagedAttentionKernel(CudaDevice device) { this(device, Variant.fromSystemProperty()); }
 
-    public PagedAttentionKernel(CudaDevice device, Variant variant) {
+    public PagedAttentionKernel(CudaDevice device, Variant variant) { this(device, variant, V3Shape.fromSystemProperty()); }
+
+    /** v3Shape: which V3 instantiation runs (used only by {@link Variant#V3}); one of {@link #V3_SHAPES}. */
+    public PagedAttentionKernel(CudaDevice device, Variant variant, V3Shape v3Shape) {
+        if (!V3_SHAPES.contains(v3Shape)) throw new IllegalArgumentException("no V3 kernel " + v3Shape + "; built: " + V3_SHAPES);
         this.device = device;
         this.variant = variant;
-        if (variant == Variant.STREAMING) {
+        this.v3Shape = v3Shape;
+        if (variant.packedStates()) {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
                     String kernel = streamingKernel(headDim, group);
-                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, THREADS, 0));
+                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), 0));
                 }
             }
         }
     }
 
     public Variant variant() { return variant; }
+
+    /** The variant, and for V3 its shape: "V3 W4U2B4". */
+    public String describe() { return variant == Variant.V3 ? variant + " " + v3Shape : variant.toString(); }
 
     /** Paged KV layout of one layer. */
     public record Layout(int numHeads, int numKvHeads, int headDim, int pageSize, int numPages, int maxPagesPerSeq) {
@@ -96,7 +153,7 @@ public final class PagedAttentionKernel {
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
-        if (variant == Variant.STREAMING) {
+        if (variant.packedStates()) {
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
                     skipToken, numSplits(numTokens, layout, workspace));
         }
@@ -111,39 +168,69 @@ public final class PagedAttentionKernel {
     }
 
     /**
-     * The streaming kernel with a given split count (tests force counts the GPU's size would not pick); the
-     * buffers are checked by the caller.
+     * The streaming kernel (STREAMING or V3) with a given split count (tests force counts the GPU's size would not
+     * pick); the buffers are checked by the caller.
      */
     Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                            DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
                            AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits) {
+        if (!variant.packedStates()) throw new IllegalStateException("V1 has no streaming kernel");
         if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
             throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
+        }
+        if (variant == Variant.V3 && (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim() / 8
+                > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("V3 indexes a layer's cache in ints of 16-byte vectors: at most 32 GiB");
         }
         String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads());
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         int pageShift = Integer.bitCount(layout.pageSize()) == 1 ? Integer.numberOfTrailingZeros(layout.pageSize()) : -1;
-        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(THREADS), 0,
+        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0,
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
                         .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                         .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
-        return new Splits(Variant.STREAMING, numSplits);
+        return new Splits(variant, numSplits);
     }
 
     /**
-     * Splits per token for a streaming launch over numTokens tokens: as many as keep every (token, KV head,
-     * split) block resident in one wave (a second, partial wave would leave HBM idle at its tail), at least
-     * one, at most what the workspace holds and {@link #MAX_SPLITS}. The context plays no part: each block
-     * derives its keys from the token's position, so a graph captured with this grid stays right as contexts grow.
+     * Splits per token for a streaming launch over numTokens tokens, at least one, at most what the workspace
+     * holds and {@link #MAX_SPLITS}. STREAMING: as many as keep every (token, KV head, split) block resident in
+     * one wave (a second, partial wave would leave HBM idle at its tail). V3: {@link #balancedSplits}, which also
+     * fills the waves of batches with more blocks than one wave holds, and of residencies (3 blocks per SM) that
+     * leave a third of the GPU idle under the one-wave rule (batch 32 on 8 KV heads: 256 of 396 slots).
+     * The context plays no part: each block derives its keys from the token's position, so a graph captured
+     * with this grid stays right as contexts grow.
      */
     public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
         if (variant == Variant.V1) return workspace.v1Splits();
         int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
-        long wave = (long) perMultiprocessor * device.numMultiprocessors();
-        long splits = wave / ((long) numTokens * layout.numKvHeads());
-        return (int) Math.max(1, Math.min(splits, maxStreamingSplits(numTokens, workspace)));
+        long wave = Math.max(1, (long) perMultiprocessor * device.numMultiprocessors());
+        long blocksPerSplit = (long) numTokens * layout.numKvHeads();
+        int maxSplits = maxStreamingSplits(numTokens, workspace);
+        if (variant == Variant.V3) return balancedSplits(blocksPerSplit, wave, maxSplits);
+        return (int) Math.max(1, Math.min(wave / blocksPerSplit, maxSplits));
+    }
+
+    /**
+     * The fewest splits (1 .. maxSplits) whose blocks, blocksPerSplit per split, keep at least 95% of the slots
+     * of their waves busy (blocks ÷ (waves × wave resident blocks)); if no count does, the one that comes closest.
+     * Fewest: fewer partial states to merge and less per-block overhead.
+     */
+    static int balancedSplits(long blocksPerSplit, long wave, int maxSplits) {
+        int best = 1;
+        for (int s = 1; s <= maxSplits; s++) {
+            double busy = busyFraction(blocksPerSplit * s, wave);
+            if (busy >= 0.95) return s;
+            if (busy > busyFraction(blocksPerSplit * best, wave)) best = s;
+        }
+        return best;
+    }
+
+    private static double busyFraction(long blocks, long wave) {
+        long waves = (blocks + wave - 1) / wave;
+        return (double) blocks / (waves * wave);
     }
 
     /** The streaming states are packed (numTokens, numHeads, numSplits): few tokens may use many splits. */
@@ -151,9 +238,14 @@ public final class PagedAttentionKernel {
         return (int) Math.min(MAX_SPLITS, (long) workspace.maxTokens() * workspace.maxSplits() / numTokens);
     }
 
-    /** paged_attention_split_hd{headDim}_g{group rounded up to 1, 2, 4 or 8}. */
-    private static String streamingKernel(int headDim, int group) {
+    /** paged_attention_split_hd{headDim}_g{G} or paged_attention_v3_hd{headDim}_g{G}_{shape}, G: the group rounded up to 1, 2, 4 or 8. */
+    private String streamingKernel(int headDim, int group) {
         int paddedGroup = Integer.highestOneBit(group) == group ? group : Integer.highestOneBit(group) << 1;
+        if (variant == Variant.V3) {
+            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT);
+        }
         return "paged_attention_split_hd" + headDim + "_g" + paddedGroup;
     }
+
+    private int streamingThreads() { return variant == Variant.V3 ? 32 * v3Shape.warps() : THREADS; }
 }

@@ -121,25 +121,29 @@ final class AttentionCase {
     int maxContext() { return seqs.stream().mapToInt(Seq::contextLength).max().orElseThrow(); }
 
     /**
-     * The paged kernel of the given variant + reduce for every token; the output (numTokens, numHeads, headDim).
-     * splitSize: the V1 kernel's; the streaming kernel picks its split count from the GPU's size.
+     * The paged kernel of the given variant (V3 in its default shape) + reduce for every token; the output
+     * (numTokens, numHeads, headDim). splitSize: the V1 kernel's; the streaming kernels pick their split count
+     * from the GPU's size.
      */
     float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize) {
-        return runPaged(device, variant, splitSize, 0);
+        return runPaged(device, new PagedAttentionKernel(device, variant, PagedAttentionKernel.V3Shape.DEFAULT), splitSize, 0, null);
     }
 
-    /** As above; forcedSplits > 0 runs the streaming kernel with exactly that many splits per token. */
-    float[] runPaged(CudaDevice device, PagedAttentionKernel.Variant variant, int splitSize, int forcedSplits) {
+    /**
+     * As above with a given kernel; forcedSplits > 0 runs its streaming kernel with exactly that many splits per
+     * token; skip (numTokens; null: none): tokens with a nonzero entry are left out, their output rows left as poisoned.
+     */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel kernel, int splitSize, int forcedSplits, int[] skip) {
         try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
+             DeviceMemory skipGpu = skip == null ? null : upload(device, skip);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
-            var kernel = new PagedAttentionKernel(device, variant);
             PagedAttentionKernel.Splits splits = forcedSplits > 0
                     ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
-                            workspace, null, forcedSplits)
+                            workspace, skipGpu, forcedSplits)
                     : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
-                            layout(), workspace);
-            new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens);
+                            layout(), workspace, skipGpu);
+            new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens, skipGpu);
             return downloadBf16(out, numTokens * numHeads * headDim);
         }
     }

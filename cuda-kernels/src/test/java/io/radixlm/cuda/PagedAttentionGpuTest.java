@@ -1,6 +1,7 @@
 package io.radixlm.cuda;
 
 import io.radixlm.cuda.AttentionCase.Seq;
+import io.radixlm.cuda.PagedAttentionKernel.V3Shape;
 import io.radixlm.cuda.PagedAttentionKernel.Variant;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -12,27 +13,49 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.Stream;
 
 import static io.radixlm.cuda.GpuTestSupport.BF16_TOLERANCE;
 import static io.radixlm.cuda.GpuTestSupport.device;
 import static io.radixlm.cuda.GpuTestSupport.downloadBf16;
 import static io.radixlm.cuda.GpuTestSupport.poisoned;
 import static io.radixlm.cuda.GpuTestSupport.relativeError;
+import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Paged attention + reduce (the streaming kernel, and the V1 kernel kept for A/B) against a plain
- * softmax(q·kᵀ/√d)·v over the same bf16 cache, pages scattered at random through the pool: decode at
- * awkward and long contexts for every head dim and GQA group, page sizes that are not 16, every split
- * count, batches mixing prefill and decode, and one captured CUDA graph replayed as contexts change.
- * Failures name the token (its sequence and position) whose row is wrong.
+ * Paged attention + reduce (V3 in every shape -Dradixlm.attention.v3 can pick, the V2 streaming kernel, and the
+ * V1 kernel kept for A/B) against a plain softmax(q·kᵀ/√d)·v over the same bf16 cache, pages scattered at random
+ * through the pool: decode at awkward and long contexts for every head dim and GQA group (1, 2, 4, 8 and the
+ * padded 3, 6, 7), page sizes that are not 16, every split count, batches mixing prefill and decode, skipped
+ * tokens, and one captured CUDA graph replayed as contexts change. Every kernel runs on the same case; failures
+ * name the kernel and the token (its sequence and position) whose row is wrong, all kernels' failures together.
  */
 @Tag("gpu")
 class PagedAttentionGpuTest {
     private static final int PAGE_SIZE = 16;
     private static final int[] CONTEXTS = {1, 15, 16, 17, 1000, 5000, 32768};
     private final Random random = new Random();
+
+    /** One kernel the tests run: a variant, and for V3 its compiled shape. */
+    record Kernel(Variant variant, V3Shape shape) {
+        PagedAttentionKernel on(CudaDevice device) { return new PagedAttentionKernel(device, variant, shape); }
+
+        @Override
+        public String toString() { return variant == Variant.V3 ? "V3 " + shape : variant.toString(); }
+    }
+
+    /** V2 and every V3 shape: the kernels that pick their own split counts. */
+    private static final List<Kernel> STREAMING_KERNELS = Stream.concat(Stream.of(new Kernel(Variant.STREAMING, V3Shape.DEFAULT)),
+            PagedAttentionKernel.V3_SHAPES.stream().map(shape -> new Kernel(Variant.V3, shape))).toList();
+    private static final List<Kernel> ALL_KERNELS = Stream.concat(Stream.of(new Kernel(Variant.V1, V3Shape.DEFAULT)),
+            STREAMING_KERNELS.stream()).toList();
+
+    /** Runs check for every kernel, reporting the failures of all of them. */
+    private static void forEachKernel(List<Kernel> kernels, java.util.function.Consumer<Kernel> check) {
+        assertAll(kernels.stream().map(k -> () -> check.accept(k)));
+    }
 
     private AttentionCase newCase(int numHeads, int numKvHeads, int headDim, int pageSize, List<Seq> seqs) {
         return new AttentionCase(random, numHeads, numKvHeads, headDim, pageSize, seqs);
@@ -56,20 +79,25 @@ class PagedAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}, page size {3}")
-    @CsvSource({"8, 8, 32, 16", "16, 2, 32, 16", "6, 6, 48, 16", "8, 2, 48, 16", "32, 8, 64, 16", "16, 2, 96, 16",
-            "12, 3, 96, 16", "32, 8, 128, 16", "32, 32, 128, 16", "8, 1, 128, 16", "28, 4, 128, 16", "24, 4, 64, 16",
-            "16, 4, 64, 1", "16, 4, 128, 5", "8, 1, 48, 32"})
+    @CsvSource({"8, 8, 32, 16", "16, 2, 32, 16", "12, 4, 32, 16", "6, 6, 48, 16", "8, 2, 48, 16", "32, 8, 64, 16",
+            "8, 4, 64, 16", "16, 2, 96, 16", "12, 3, 96, 16", "4, 2, 96, 16", "32, 8, 128, 16", "32, 32, 128, 16",
+            "8, 1, 128, 16", "28, 4, 128, 16", "24, 4, 64, 16", "6, 2, 128, 16", "16, 8, 128, 16", "16, 4, 64, 1",
+            "16, 4, 128, 5", "8, 1, 48, 32", "32, 8, 128, 48"})
     void streamingDecodeAtEveryContextMatchesSoftmaxReference(int numHeads, int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
         String shape = numHeads + "/" + numKvHeads + " heads, head_dim " + headDim + ", page size " + pageSize;
         // all contexts in one batch (few splits each), then each alone (as many splits as the GPU's size allows)
-        AttentionCase batch = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(CONTEXTS));
-        assertRowsClose(batch, batch.runPaged(device, Variant.STREAMING, 256), batch.reference(), "batch, " + shape);
-        for (int context : CONTEXTS) {
-            AttentionCase alone = newCase(numHeads, numKvHeads, headDim, pageSize, decodes(context));
-            assertRowsClose(alone, alone.runPaged(device, Variant.STREAMING, 256), alone.reference(),
-                    "context " + context + " alone, " + shape);
-        }
+        List<AttentionCase> cases = new ArrayList<>();
+        cases.add(newCase(numHeads, numKvHeads, headDim, pageSize, decodes(CONTEXTS)));
+        for (int context : CONTEXTS) cases.add(newCase(numHeads, numKvHeads, headDim, pageSize, decodes(context)));
+        List<double[]> references = cases.stream().map(AttentionCase::reference).toList();
+        forEachKernel(STREAMING_KERNELS, kernel -> {
+            for (int i = 0; i < cases.size(); i++) {
+                AttentionCase c = cases.get(i);
+                String what = (i == 0 ? "batch" : "context " + c.maxContext() + " alone") + ", " + shape + ", " + kernel;
+                assertRowsClose(c, c.runPaged(device, kernel.on(device), 256, 0, null), references.get(i), what);
+            }
+        });
     }
 
     @ParameterizedTest(name = "{0} splits")
@@ -80,10 +108,11 @@ class PagedAttentionGpuTest {
         // the prefill kernel is off); more splits than a short context has chunks leave empty splits behind
         List<Seq> seqs = List.of(new Seq(1, 1), new Seq(15, 1), new Seq(17, 1), new Seq(1000, 1), new Seq(5000, 1),
                 new Seq(300, 3));
-        for (int[] shape : new int[][] {{16, 4, 128}, {8, 1, 64}, {6, 6, 48}, {28, 4, 96}, {16, 2, 32}}) {
+        for (int[] shape : new int[][] {{16, 4, 128}, {8, 1, 64}, {6, 6, 48}, {28, 4, 96}, {16, 2, 32}, {8, 4, 64}, {6, 2, 128}}) {
             AttentionCase c = newCase(shape[0], shape[1], shape[2], PAGE_SIZE, seqs);
-            assertRowsClose(c, c.runPaged(device, Variant.STREAMING, 256, numSplits), c.reference(),
-                    numSplits + " splits, heads " + shape[0] + "/" + shape[1] + ", head_dim " + shape[2]);
+            double[] reference = c.reference();
+            forEachKernel(STREAMING_KERNELS, kernel -> assertRowsClose(c, c.runPaged(device, kernel.on(device), 256, numSplits, null),
+                    reference, numSplits + " splits, heads " + shape[0] + "/" + shape[1] + ", head_dim " + shape[2] + ", " + kernel));
         }
     }
 
@@ -97,9 +126,34 @@ class PagedAttentionGpuTest {
                 new Seq(300, 236), new Seq(17, 1), new Seq(300, 1), new Seq(4097, 1), new Seq(16, 1));
         AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, seqs);
         double[] reference = c.reference();
-        for (Variant variant : Variant.values()) {
-            assertRowsClose(c, c.runPaged(device, variant, splitSize), reference, variant.toString());
+        forEachKernel(ALL_KERNELS, kernel -> assertRowsClose(c, c.runPaged(device, kernel.on(device), splitSize, 0, null),
+                reference, kernel.toString()));
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
+    @CsvSource({"32, 8, 128", "32, 8, 64", "12, 3, 96", "8, 8, 32", "8, 1, 48"})
+    void skippedTokensAreLeftAloneAndTheOthersMatchTheReference(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        // the rows CudaBackend leaves to the prefill kernel (here: the prompts) must stay as they were (poisoned)
+        List<Seq> seqs = List.of(new Seq(17, 17), new Seq(300, 1), new Seq(1, 1), new Seq(300, 236), new Seq(4097, 1));
+        AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, seqs);
+        int[] skip = new int[c.numTokens];
+        for (int s = 0; s < seqs.size(); s++) {
+            if (seqs.get(s).queryLength() > 1) Arrays.fill(skip, c.queryStarts[s], c.queryStarts[s + 1], 1);
         }
+        double[] reference = c.reference();
+        int row = numHeads * headDim;
+        forEachKernel(ALL_KERNELS, kernel -> {
+            float[] out = c.runPaged(device, kernel.on(device), 256, 0, skip);
+            for (int t = 0; t < c.numTokens; t++) {
+                if (skip[t] == 0) continue;
+                for (int i = t * row; i < (t + 1) * row; i++) {
+                    assertTrue(Float.isNaN(out[i]), kernel + ": skipped token " + t + " was written at " + (i - t * row));
+                    out[i] = (float) reference[i];  // so that the rows check below sees only the others
+                }
+            }
+            assertRowsClose(c, out, reference, kernel + ", with skipped tokens");
+        });
     }
 
     @ParameterizedTest(name = "prefill of 4097 tokens, heads {0}/{1}, head_dim {2}")
@@ -108,10 +162,10 @@ class PagedAttentionGpuTest {
         CudaDevice device = device();
         AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, List.of(new Seq(4097, 4097)));
         double[] reference = c.reference();
-        for (Variant variant : Variant.values()) {
-            double error = relativeError(c.runPaged(device, variant, 256), reference);
-            assertTrue(error < BF16_TOLERANCE, variant + ": attention error " + error);
-        }
+        forEachKernel(ALL_KERNELS, kernel -> {
+            double error = relativeError(c.runPaged(device, kernel.on(device), 256, 0, null), reference);
+            assertTrue(error < BF16_TOLERANCE, kernel + ": attention error " + error);
+        });
     }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
@@ -122,9 +176,14 @@ class PagedAttentionGpuTest {
         // that change the number of keys, and of splits holding keys, in every sequence
         AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(5000, 17, 1000));
         int[][] positionSets = {{4999, 16, 999}, {0, 0, 0}, {15, 16, 17}, {16, 1, 998}, {2047, 5, 500}, {4999, 16, 999}};
-        var kernel = new PagedAttentionKernel(device, Variant.STREAMING);
+        forEachKernel(STREAMING_KERNELS, kernel -> replayAtPositions(device, c, kernel.on(device), positionSets, kernel.toString()));
+    }
+
+    /** Captures kernel + reduce over c once, then replays the graph at each set of positions, checking every replay. */
+    private static void replayAtPositions(CudaDevice device, AttentionCase c, PagedAttentionKernel kernel, int[][] positionSets,
+                                          String what) {
         var reduce = new AttentionReduceKernel(device);
-        int outElements = c.numTokens * numHeads * headDim;
+        int outElements = c.numTokens * c.numHeads * c.headDim;
         try (AttentionCase.Inputs in = c.new Inputs(device); AttentionWorkspace workspace = c.workspace(device, 256);
              DeviceMemory out = poisoned(device, 2L * outElements);
              CudaGraph graph = CudaGraph.capture(device, () -> {
@@ -139,7 +198,8 @@ class PagedAttentionGpuTest {
                 out.fill((byte) 0xFF);
                 graph.replay();
                 device.synchronize();
-                assertRowsClose(c, downloadBf16(out, outElements), c.reference(), "replay at positions " + Arrays.toString(positions));
+                assertRowsClose(c, downloadBf16(out, outElements), c.reference(),
+                        what + ", replay at positions " + Arrays.toString(positions));
             }
         }
     }
@@ -149,19 +209,19 @@ class PagedAttentionGpuTest {
         CudaDevice device = device();
         // The same cache and queries: a cold prefill of 300 tokens and a prefill of the 236 tokens after
         // a 64-token prefix hit must give the suffix rows identical bits.
-        for (Variant variant : Variant.values()) {
+        forEachKernel(ALL_KERNELS, kernel -> {
             AttentionCase cold = newCase(16, 4, 128, PAGE_SIZE, List.of(new Seq(300, 300)));
-            float[] coldOut = cold.runPaged(device, variant, 256);
+            float[] coldOut = cold.runPaged(device, kernel.on(device), 256, 0, null);
             AttentionCase hit = newCase(16, 4, 128, PAGE_SIZE, List.of(new Seq(300, 236)));
             System.arraycopy(cold.kCache, 0, hit.kCache, 0, cold.kCache.length);
             System.arraycopy(cold.vCache, 0, hit.vCache, 0, cold.vCache.length);
             System.arraycopy(cold.blockTables, 0, hit.blockTables, 0, cold.blockTables.length);
             int rowWidth = 16 * 128;
             System.arraycopy(cold.q, 64 * rowWidth, hit.q, 0, 236 * rowWidth);
-            float[] hitOut = hit.runPaged(device, variant, 256);
-            assertArrayEquals(Arrays.copyOfRange(coldOut, 64 * rowWidth, 300 * rowWidth), hitOut, variant.toString());
+            float[] hitOut = hit.runPaged(device, kernel.on(device), 256, 0, null);
+            assertArrayEquals(Arrays.copyOfRange(coldOut, 64 * rowWidth, 300 * rowWidth), hitOut, kernel.toString());
             double error = relativeError(hitOut, hit.reference());
-            assertTrue(error < BF16_TOLERANCE, variant + ": attention error " + error);
-        }
+            assertTrue(error < BF16_TOLERANCE, kernel + ": attention error " + error);
+        });
     }
 }

@@ -21,8 +21,9 @@ import java.util.function.IntFunction;
 /**
  * The decode attention kernels alone (paged_attention + attention_reduce, one layer of the given shape):
  * batchSize queries, each over context keys of random KV on shuffled pages. Reported as bytes of K, V
- * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the default one (streaming;
- * -Dradixlm.attention.v1=true: the first kernel), with the workspace a decode step of this batch would have.
+ * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the JVM's (V3 in the shape
+ * -Dradixlm.attention.v3 names, default W4U2B4T; -Dradixlm.attention.v2=true: the V2 streaming kernel;
+ * v1=true: the first), with the workspace a decode step of this batch would have.
  * Timed per launch inside replayed CUDA graphs (as a decode step runs them), cycling through K/V copies so that
  * the cache is read from HBM.
  */
@@ -78,13 +79,13 @@ final class AttentionBench {
             double kernelFraction = bytes / (kernelMillis / 1e3) / ceilings.copyBytesPerSecond();
             ObjectNode json = JsonNodeFactory.instance.objectNode()
                     .put("shape", shape).put("batch", batchSize).put("context", context).put("bytes", bytes)
-                    .put("variant", attention.variant().name()).put("num_splits", numSplits)
+                    .put("variant", attention.describe()).put("num_splits", numSplits)
                     .put("v1_split_size", workspace.splitSize()).put("kv_copies_cycled", copies)
                     .put("launches_per_graph", LAUNCHES).put("ms", bothMillis).put("ms_attention_kernel_only", kernelMillis)
                     .put("bandwidth_fraction", fraction).put("bandwidth_fraction_attention_kernel_only", kernelFraction);
             return new Measurement("decode_attention", shape + " layer, batch " + batchSize + ", context " + context,
                     String.format("%.3f ms (%.3f without the reduce), %.1f%% of bandwidth, %s, %d splits", bothMillis,
-                            kernelMillis, 100 * fraction, attention.variant(), numSplits), json);
+                            kernelMillis, 100 * fraction, attention.describe(), numSplits), json);
         } finally {
             for (DeviceMemory cache : caches) cache.close();
         }

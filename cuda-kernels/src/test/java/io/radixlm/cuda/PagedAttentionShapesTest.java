@@ -1,0 +1,66 @@
+package io.radixlm.cuda;
+
+import io.radixlm.cuda.PagedAttentionKernel.V3Shape;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The V3 shapes -Dradixlm.attention.v3 may name (no GPU needed): the Java list and the instantiations in
+ * paged_attention.cu must agree, or a sweep would ask for a kernel the fatbin lacks.
+ */
+class PagedAttentionShapesTest {
+    @Test
+    void theJavaListOfV3ShapesIsTheListTheCudaSourceInstantiates() throws IOException {
+        String source = Files.readString(Path.of("src/main/cuda/paged_attention.cu"));
+        Matcher shapes = Pattern.compile("PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (true|false), (t?)\\)")
+                .matcher(source);
+        List<V3Shape> instantiated = new ArrayList<>();
+        while (shapes.find()) {
+            boolean transposed = Boolean.parseBoolean(shapes.group(4));
+            assertEquals(transposed, shapes.group(5).equals("t"), "the name's suffix must say whether it is transposed");
+            instantiated.add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
+                    Integer.parseInt(shapes.group(3)), transposed));
+        }
+        assertEquals(PagedAttentionKernel.V3_SHAPES, instantiated);
+    }
+
+    @Test
+    void v3SplitsFillTheirWaves() {
+        // batch 1 on 8 KV heads, 132 SMs × 3 blocks: 48 splits (384 of 396 slots), not 99 (two full waves)
+        assertEquals(48, PagedAttentionKernel.balancedSplits(8, 396, 256));
+        // batch 32: 3 splits (768 of 792 slots) rather than 1 (256 of 396)
+        assertEquals(3, PagedAttentionKernel.balancedSplits(256, 396, 256));
+        // batch 128 at 4 blocks per SM: 1 split already fills 1024 of 1056 slots
+        assertEquals(1, PagedAttentionKernel.balancedSplits(1024, 528, 8));
+        // batch 32 at 4 blocks per SM: 2 splits, one whole wave (512 of 528)
+        assertEquals(2, PagedAttentionKernel.balancedSplits(256, 528, 256));
+        // the workspace's limit wins (the closest count under it), and one split is the least
+        assertEquals(1, PagedAttentionKernel.balancedSplits(8, 396, 1));
+        assertEquals(40, PagedAttentionKernel.balancedSplits(8, 396, 40));
+        assertEquals(1, PagedAttentionKernel.balancedSplits(100_000, 396, 256));
+    }
+
+    @Test
+    void parsesTheNamesOfBuiltShapesOnly() {
+        assertEquals(new V3Shape(8, 2, 2, false), V3Shape.parse("W8U2B2"));
+        assertEquals(new V3Shape(4, 4, 3, true), V3Shape.parse("w4u4b3t"));
+        assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u2b4t "));
+        assertTrue(PagedAttentionKernel.V3_SHAPES.contains(V3Shape.DEFAULT));
+        for (V3Shape shape : PagedAttentionKernel.V3_SHAPES) assertEquals(shape, V3Shape.parse(shape.toString()));
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W3U2B4"), "not instantiated");
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W4U2"), "malformed");
+        assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W8U2B2T"), "built without the transposed sums");
+        assertThrows(IllegalArgumentException.class, () -> new V3Shape(0, 2, 4, false), "no warps");
+    }
+}
