@@ -85,12 +85,37 @@ __device__ __forceinline__ float fastExp2(float x) {
 // Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
 // pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
-template <int HD, int KEYS, int THREADS>
+// BATCHED_LOOKUPS: first read the page slots of all of this thread's pieces (independent loads, one latency),
+// then issue the copies; else one loop in which every copy waits on its own table[page] read (about
+// KEYS · HD / 8 / THREADS dependent reads per tile). Same bytes land either way.
+template <int HD, int KEYS, int THREADS, bool BATCHED_LOOKUPS>
 __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16* __restrict__ kCache,
                                            const bf16* __restrict__ vCache, const int* __restrict__ table,
                                            int pageSize, int pageShift, int numKvHeads, int kvHead, int keyStart,
                                            int numKeys) {
     constexpr int CHUNKS = HD / 8;  // 16-byte pieces of one key row
+    if constexpr (BATCHED_LOOKUPS && KEYS * CHUNKS % THREADS == 0) {
+        constexpr int PIECES = KEYS * CHUNKS / THREADS;  // per thread: 8 at head_dim 128 with 64 keys
+        // Slots as int: a cache of 2^31 slots would take over 128 GB per K or V even at head_dim 32.
+        int slot[PIECES];  // -1: key at or past numKeys, copy zeros
+#pragma unroll
+        for (int i = 0; i < PIECES; i++) {
+            int key = keyStart + (threadIdx.x + i * THREADS) / CHUNKS;
+            int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+            slot[i] = key < numKeys ? table[page] * pageSize + (key - page * pageSize) : -1;
+        }
+#pragma unroll
+        for (int i = 0; i < PIECES; i++) {
+            int c = threadIdx.x + i * THREADS;
+            int row = c / CHUNKS;
+            int col = (c % CHUNKS) * 8;
+            long offset = slot[i] >= 0 ? ((long)slot[i] * numKvHeads + kvHead) * HD + col : 0;  // any valid address for zeros
+            int bytes = slot[i] >= 0 ? 16 : 0;
+            copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
+            copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
+        }
+        return;
+    }
 #pragma unroll 1  // unrolled, the addresses of every piece stay live across the MMAs and spill at head_dim 128
     for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
         int row = c / CHUNKS;
@@ -286,7 +311,10 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     }
 }
 
-template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, bool FAST, int STAGES>
+// STEP_KEYS: keys per attendKeyTile call; KEYS (the shared-memory tile) or KEYS / 2, which computes each tile as
+// two halves: the barriers and cp.async waits of KEYS-key tiles with the S/P registers of STEP_KEYS keys.
+// BATCHED_LOOKUPS: see loadKvTile.
+template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, bool FAST, int STAGES, int STEP_KEYS, bool BATCHED_LOOKUPS>
 __device__ __forceinline__ void prefillAttention(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
@@ -298,6 +326,7 @@ __device__ __forceinline__ void prefillAttention(
     constexpr int DFRAGS = HD / 8;
     constexpr int QREGS = Q_SMEM ? 1 : MT;  // m-tiles of Q held in registers
     static_assert(STAGES >= 2, "the loads of the next key tile need a stage of their own");
+    static_assert(KEYS % STEP_KEYS == 0 && STEP_KEYS % 16 == 0, "a key tile is whole 16-key steps of P·V");
     // (STAGES, KEYS, HD + 8) of K, then the same of V, then with Q_SMEM Q as (ROWS, HD + 8)
     bf16* smem = reinterpret_cast<bf16*>(prefillSmem);
     bf16* qTile = smem + 2 * STAGES * STAGE;
@@ -389,7 +418,7 @@ __device__ __forceinline__ void prefillAttention(
 #pragma unroll
     for (int i = 0; i < STAGES - 1; i++) {
         if (beginTile + i < endTile) {
-            loadKvTile<HD, KEYS, WARPS * 32>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
+            loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
                                              pageSize, pageShift, numKvHeads, kvHead, (beginTile + i) * KEYS, numKeys);
         }
         copyAsyncCommit();
@@ -400,18 +429,26 @@ __device__ __forceinline__ void prefillAttention(
         __syncthreads();              // ... for every thread's copies; and every warp is done with tile kt - 1's stage
         const int loadStage = stage == 0 ? STAGES - 1 : stage - 1;  // tile kt - 1's, now free, takes tile kt + STAGES - 1
         if (kt + STAGES - 1 < endTile) {
-            loadKvTile<HD, KEYS, WARPS * 32>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
+            loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
                                              vCache, table, pageSize, pageShift, numKvHeads, kvHead,
                                              (kt + STAGES - 1) * KEYS, numKeys);
         }
         copyAsyncCommit();
         const int computeStage = stage;
         stage = stage + 1 == STAGES ? 0 : stage + 1;
-        const int keyStart = kt * KEYS;
-        if (keyStart > warpMaxPos) continue;  // no row of this warp sees the tile: leaving its state alone is exact
-        attendKeyTile<HD, MT, KEYS, Q_SMEM, QREGS, FAST>(smem + computeStage * STAGE, smem + (STAGES + computeStage) * STAGE,
-                                                   qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax, runSum,
-                                    rowPos, keyStart, keyStart + KEYS - 1 > firstPos, scaleLog2);
+        const bf16* kTile = smem + computeStage * STAGE;
+        const bf16* vTile = smem + (STAGES + computeStage) * STAGE;
+        // Key steps in order from position 0, as with STEP_KEYS-key tiles: a row's bits do not depend on KEYS.
+#pragma unroll
+        for (int step = 0; step < KEYS / STEP_KEYS; step++) {
+            const int keyStart = kt * KEYS + step * STEP_KEYS;
+            if (keyStart > warpMaxPos) break;  // no row of this warp sees these keys (nor later ones): state left alone, exact
+            attendKeyTile<HD, MT, STEP_KEYS, Q_SMEM, QREGS, FAST>(kTile + step * STEP_KEYS * (HD + 8),
+                                                                vTile + step * STEP_KEYS * (HD + 8),
+                                                                qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax,
+                                                                runSum, rowPos, keyStart,
+                                                                keyStart + STEP_KEYS - 1 > firstPos, scaleLog2);
+        }
     }
 
 #pragma unroll
@@ -483,37 +520,44 @@ extern "C" __global__ void prefill_attention_reduce(
 // per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
 // onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
 // K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
-// tiles, two stages: 104 KB, two CTAs per SM). PrefillAttentionKernel.Variant mirrors WARPS,
-// MT, KEYS, Q_SMEM and STAGES.
-#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, MIN_BLOCKS)                    \
+// tiles, two stages: 104 KB, two CTAs per SM), and its variants fast64h, fast64hb, fast64b (below).
+// PrefillAttentionKernel.Variant mirrors WARPS, MT, KEYS, Q_SMEM and STAGES.
+#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS, MIN_BLOCKS)  \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
             const int* tiles, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2,    \
             int splitTiles, int headsFastest, bf16* out, float* partMax, float* partSum, float* partAcc) {        \
-        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES>(q, kCache, vCache, positions, blockTables,     \
+        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS>(q, kCache, vCache,         \
+                                              positions, blockTables,                                              \
                                               tiles, maxPagesPerSeq, pageSize, numHeads, numKvHeads, scaleLog2,    \
                                               splitTiles, headsFastest, out, partMax, partSum, partAcc);           \
     }
 
 // The big tiles: 128 rows as 4 warps × two m-tiles; Q through shared memory where registers run short
 // (head_dim 96, 128: 250 registers, no spills, two CTAs per SM), 32-key tiles at head_dim 128 for the same reason.
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, true, 3, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, false, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, true, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, true, 3, 32, false, 2)
 // 64-key tiles at head_dim 128 (as FlashAttention-2 on sm90): half the barriers and cp.async waits per FLOP, at
 // the price of a few spilled registers (ptxas: 92 bytes of spill stores at 255 registers).
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, true, 2, 64, false, 2)
+// 64-key tiles in shared memory computed as two 32-key halves (fast64h): fast64's barriers per FLOP with the
+// registers of fast (S and P of 32 keys live at once, no spills); bit for bit the output of fast. fast64hb: the
+// same with the page-slot lookups of a tile's copies issued together; fast64b: fast64 with them.
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64h_hd128, 128, 4, 2, 64, true, true, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hb_hd128, 128, 4, 2, 64, true, true, 2, 32, true, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64b_hd128, 128, 4, 2, 64, true, true, 2, 64, true, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, false, 2, 64, false, 2)
