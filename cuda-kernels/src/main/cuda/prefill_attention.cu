@@ -114,22 +114,22 @@ __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16*
             copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
             copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
         }
-        return;
-    }
+    } else {
 #pragma unroll 1  // unrolled, the addresses of every piece stay live across the MMAs and spill at head_dim 128
-    for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
-        int row = c / CHUNKS;
-        int col = (c % CHUNKS) * 8;
-        int key = keyStart + row;
-        long offset = 0;  // any valid address when zero-filling
-        if (key < numKeys) {
-            int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
-            long slot = (long)table[page] * pageSize + (key - page * pageSize);
-            offset = (slot * numKvHeads + kvHead) * HD + col;
+        for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
+            int row = c / CHUNKS;
+            int col = (c % CHUNKS) * 8;
+            int key = keyStart + row;
+            long offset = 0;  // any valid address when zero-filling
+            if (key < numKeys) {
+                int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+                long slot = (long)table[page] * pageSize + (key - page * pageSize);
+                offset = (slot * numKvHeads + kvHead) * HD + col;
+            }
+            int bytes = key < numKeys ? 16 : 0;
+            copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
+            copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
         }
-        int bytes = key < numKeys ? 16 : 0;
-        copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
-        copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
     }
 }
 

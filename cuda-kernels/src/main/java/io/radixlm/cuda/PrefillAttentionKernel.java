@@ -1,6 +1,7 @@
 package io.radixlm.cuda;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -25,12 +26,14 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64 (default fast64:
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b (default fast64:
      * measured on the H200 at 8k tokens, 8B shape, per layer: base 2.340 ms, fast 2.307, fast3 2.317, fast64 2.145). fast: the
      * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
      * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
-     * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers). At other head dims fast3 and
-     * fast64 run fast.
+     * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers); fast64h: 64-key tiles in shared
+     * memory, each computed as two 32-key halves (fast64's barriers, fast's registers: no spills; the output of
+     * fast bit for bit); fast64hb: fast64h with the page-slot lookups of a tile's copies issued together;
+     * fast64b: fast64 with them. At other head dims all the fast* flavors run fast.
      * The small tiles always run their one kernel.
      */
     public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64"));
@@ -55,12 +58,16 @@ public final class PrefillAttentionKernel {
 
     /** The big-tile kernels -Dradixlm.prefillVariant selects: see {@link #DEFAULT_FLAVOR}. */
     public enum Flavor {
-        BASE, FAST, FAST3, FAST64;
+        BASE, FAST, FAST3, FAST64, FAST64H, FAST64HB, FAST64B;
 
         static Flavor parse(String name) {
             for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
-            throw new IllegalArgumentException("radixlm.prefillVariant must be base, fast, fast3 or fast64, got " + name);
+            throw new IllegalArgumentException("radixlm.prefillVariant must be one of "
+                    + Arrays.toString(values()).toLowerCase(Locale.ROOT) + ", got " + name);
         }
+
+        /** Whether this flavor keeps K/V in 64-key tiles at head_dim 128 (the others take 32 there). */
+        boolean longKeyTiles() { return this == FAST64 || this == FAST64H || this == FAST64HB || this == FAST64B; }
     }
 
     private static boolean parseOrder(String order) {
@@ -115,9 +122,9 @@ public final class PrefillAttentionKernel {
             }
             boolean big = rowsPerTile == ROWS_PER_TILE;
             boolean threeStages = big && flavor == Flavor.FAST3 && headDim == 128;
-            boolean longKeys = big && flavor == Flavor.FAST64 && headDim == 128;
+            boolean longKeys = big && flavor.longKeyTiles() && headDim == 128;
             String prefix = !big ? "prefill_attention_small_hd" : threeStages ? "prefill_attention_fast3_hd"
-                    : longKeys ? "prefill_attention_fast64_hd"
+                    : longKeys ? "prefill_attention_" + flavor.name().toLowerCase(Locale.ROOT) + "_hd"
                     : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
             return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
                     big && headDim >= 96, headDim, threeStages ? 3 : 2);
