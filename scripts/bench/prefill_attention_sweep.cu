@@ -2,7 +2,7 @@
 // (default 8192) on the Llama-3.1-8B attention shape (32 heads, 8 KV heads, head_dim 128, pages of 16 in
 // shuffled order), every flavor × launch order; prints ms per layer, TFLOP/s (causal FLOPs 4·H·hd·n(n+1)/2),
 // the relative error of sampled rows against a float64 reference, the relative difference to base, and how many
-// output elements differ in bits from fast's (heads order; fast64h and fast64hb must print 0).
+// output elements differ in bits from fast's (heads order; fast64h, fast64hb and w8 should print 0).
 // Build (no GPU needed), then run on the H200:
 //   nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Icuda-kernels/src/main/cuda \
 //        -o target/prefill_sweep scripts/bench/prefill_attention_sweep.cu && ./target/prefill_sweep 8192
@@ -48,14 +48,15 @@ int main(int argc, char** argv) {
     CK(cudaMemcpy(dtab, table.data(), numPages * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dtiles, tiles.data(), tiles.size() * 4, cudaMemcpyHostToDevice));
     float scaleLog2 = (float)(1.0 / sqrt((double)HD) / log(2.0));
-    struct V { const char* name; Kernel k; int smem; } vars[] = {
-        {"base", prefill_attention_hd128, 2 * (4 * 32 * 136 + 128 * 136)},
-        {"fast", prefill_attention_fast_hd128, 2 * (4 * 32 * 136 + 128 * 136)},
-        {"fast3", prefill_attention_fast3_hd128, 2 * (6 * 32 * 136 + 128 * 136)},
-        {"fast64", prefill_attention_fast64_hd128, 2 * (4 * 64 * 136 + 128 * 136)},
-        {"fast64h", prefill_attention_fast64h_hd128, 2 * (4 * 64 * 136 + 128 * 136)},
-        {"fast64hb", prefill_attention_fast64hb_hd128, 2 * (4 * 64 * 136 + 128 * 136)},
-        {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136)}};
+    struct V { const char* name; Kernel k; int smem; int threads; } vars[] = {
+        {"base", prefill_attention_hd128, 2 * (4 * 32 * 136 + 128 * 136), 128},
+        {"fast", prefill_attention_fast_hd128, 2 * (4 * 32 * 136 + 128 * 136), 128},
+        {"fast3", prefill_attention_fast3_hd128, 2 * (6 * 32 * 136 + 128 * 136), 128},
+        {"fast64", prefill_attention_fast64_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"fast64h", prefill_attention_fast64h_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"fast64hb", prefill_attention_fast64hb_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"w8", prefill_attention_w8_hd128, 2 * (4 * 64 * 136 + 128 * 136), 256}};
     // reference rows in double
     std::vector<int> refTok = {0, 1, 31, 32, 33, 127, 1000, n / 2 + 3, n - 2, n - 1};
     std::vector<bf16> out((size_t)n * H * HD);
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
         for (int order = 0; order < 2; order++) {
             dim3 grid = order ? dim3(KV, numTiles, 1) : dim3(numTiles, KV, 1);
             CK(cudaMemset(dout, 0xFF, (size_t)n * H * HD * 2));
-            auto launch = [&] { var.k<<<grid, 128, var.smem>>>(dq, dk, dv, dpos, dtab, dtiles, numPages, PS, H, KV, scaleLog2, 1, order, dout, nullptr, nullptr, nullptr); };
+            auto launch = [&] { var.k<<<grid, var.threads, var.smem>>>(dq, dk, dv, dpos, dtab, dtiles, numPages, PS, H, KV, scaleLog2, 1, order, dout, nullptr, nullptr, nullptr); };
             launch(); CK(cudaGetLastError()); CK(cudaDeviceSynchronize());
             CK(cudaMemcpy(out.data(), dout, out.size() * 2, cudaMemcpyDeviceToHost));
             double maxErr = 0;

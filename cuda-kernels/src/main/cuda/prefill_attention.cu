@@ -520,8 +520,8 @@ extern "C" __global__ void prefill_attention_reduce(
 // per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
 // onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
 // K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
-// tiles, two stages: 104 KB, two CTAs per SM), and its variants fast64h, fast64hb, fast64b (below).
-// PrefillAttentionKernel.Variant mirrors WARPS, MT, KEYS, Q_SMEM and STAGES.
+// tiles, two stages: 104 KB, two CTAs per SM), and its variants fast64h, fast64hb, fast64b and w8 (below).
+// PrefillAttentionKernel.Variant mirrors WARPS, KEYS, Q_SMEM and STAGES (and ROWS = WARPS · MT · 16).
 #define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS, MIN_BLOCKS)  \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
@@ -555,6 +555,10 @@ PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, tru
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast64h_hd128, 128, 4, 2, 64, true, true, 2, 32, false, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hb_hd128, 128, 4, 2, 64, true, true, 2, 32, true, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_fast64b_hd128, 128, 4, 2, 64, true, true, 2, 64, true, 2)
+// w8: the same 128 rows as 8 warps × one m-tile (256 threads), 64-key tiles in 32-key halves, 104 KB: two CTAs and
+// 16 warps per SM instead of 8, to hide the latency of the MMA/ldmatrix/exp2 chains (ncu: the top stall), at 128
+// registers (0 spills) and twice the ldmatrix per MMA of the two-m-tile warps (K/V fragments feed one m-tile).
+PREFILL_ATTENTION_ENTRY(prefill_attention_w8_hd128, 128, 8, 1, 64, true, true, 2, 32, false, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
 PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 64, false, 2)
 PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 64, false, 2)

@@ -26,14 +26,15 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b (default fast64:
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b|w8 (default fast64:
      * measured on the H200 at 8k tokens, 8B shape, per layer: base 2.340 ms, fast 2.307, fast3 2.317, fast64 2.145). fast: the
      * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
      * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
      * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers); fast64h: 64-key tiles in shared
      * memory, each computed as two 32-key halves (fast64's barriers, fast's registers: no spills; the output of
      * fast bit for bit); fast64hb: fast64h with the page-slot lookups of a tile's copies issued together;
-     * fast64b: fast64 with them. At other head dims all the fast* flavors run fast.
+     * fast64b: fast64 with them; w8: fast64h's tiles as 8 warps of one m-tile each (256 threads, 16 warps per SM
+     * instead of 8, more ldmatrix per MMA). At other head dims all the flavors but base run fast.
      * The small tiles always run their one kernel.
      */
     public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64"));
@@ -46,6 +47,7 @@ public final class PrefillAttentionKernel {
     public static final boolean DEFAULT_HEADS_FASTEST = parseOrder(System.getProperty("radixlm.prefillOrder", "heads"));
     /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
     static final int MIN_SPLIT_KEYS = 512;
+    /** Threads of every kernel but prefill_attention_w8_hd128 (8 warps) and of prefill_attention_reduce. */
     private static final int THREADS = 128;
     /** CUDA's limit on gridDim.y, where the tiles go with the heads-first order. */
     private static final int MAX_GRID_Y = 65535;
@@ -58,7 +60,7 @@ public final class PrefillAttentionKernel {
 
     /** The big-tile kernels -Dradixlm.prefillVariant selects: see {@link #DEFAULT_FLAVOR}. */
     public enum Flavor {
-        BASE, FAST, FAST3, FAST64, FAST64H, FAST64HB, FAST64B;
+        BASE, FAST, FAST3, FAST64, FAST64H, FAST64HB, FAST64B, W8;
 
         static Flavor parse(String name) {
             for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
@@ -67,7 +69,7 @@ public final class PrefillAttentionKernel {
         }
 
         /** Whether this flavor keeps K/V in 64-key tiles at head_dim 128 (the others take 32 there). */
-        boolean longKeyTiles() { return this == FAST64 || this == FAST64H || this == FAST64HB || this == FAST64B; }
+        boolean longKeyTiles() { return this == FAST64 || this == FAST64H || this == FAST64HB || this == FAST64B || this == W8; }
     }
 
     private static boolean parseOrder(String order) {
@@ -113,8 +115,9 @@ public final class PrefillAttentionKernel {
      * One kernel variant, as its PREFILL_ATTENTION_ENTRY line in prefill_attention.cu: 128-row tiles hold Q in
      * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128.
      */
-    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, int numStages) {
-    
+    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, int numStages,
+                   int numThreads) {
+
         static Variant of(int headDim, int rowsPerTile, Flavor flavor) {
             checkRows(rowsPerTile);
             if (!PagedAttentionKernel.SUPPORTED_HEAD_DIMS.contains(headDim)) {
@@ -127,7 +130,7 @@ public final class PrefillAttentionKernel {
                     : longKeys ? "prefill_attention_" + flavor.name().toLowerCase(Locale.ROOT) + "_hd"
                     : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
             return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
-                    big && headDim >= 96, headDim, threeStages ? 3 : 2);
+                    big && headDim >= 96, headDim, threeStages ? 3 : 2, longKeys && flavor == Flavor.W8 ? 2 * THREADS : THREADS);
         }
 
         /** numStages stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
@@ -250,7 +253,7 @@ public final class PrefillAttentionKernel {
         boolean headsFirst = headsFastest && numTiles <= MAX_GRID_Y;  // gridDim.y caps the heads-first order
         Dim3 grid = headsFirst ? new Dim3(layout.numKvHeads(), numTiles, split.numSplits())
                 : new Dim3(numTiles, layout.numKvHeads(), split.numSplits());
-        device.launch(variant.name(), grid, Dim3.of(THREADS), variant.sharedBytes(),
+        device.launch(variant.name(), grid, Dim3.of(variant.numThreads()), variant.sharedBytes(),
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(blockTables).ptr(tiles)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).i32(headsFirst ? 1 : 0).ptr(out)

@@ -153,7 +153,9 @@ class PrefillAttentionGpuTest {
             "FAST64HB, true, 16, 4, 128, 16", "FAST64HB, false, 32, 8, 128, 7", "FAST64HB, true, 8, 8, 128, 1",
             "FAST64HB, true, 16, 2, 128, 24", "FAST64HB, false, 8, 1, 64, 16",
             "FAST64B, true, 16, 4, 128, 16", "FAST64B, false, 32, 8, 128, 7", "FAST64B, true, 8, 1, 128, 1",
-            "FAST64B, false, 16, 2, 128, 24"})
+            "FAST64B, false, 16, 2, 128, 24",
+            "W8, false, 16, 4, 128, 16", "W8, true, 32, 8, 128, 7", "W8, true, 8, 8, 128, 1", "W8, false, 8, 1, 128, 24",
+            "W8, true, 16, 2, 128, 16", "W8, false, 12, 3, 96, 7", "W8, true, 4, 4, 32, 16"})
     void everyFlavorAndOrderMatchesTheReference(PrefillAttentionKernel.Flavor flavor, boolean headsFastest, int numHeads,
                                                 int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
@@ -172,7 +174,7 @@ class PrefillAttentionGpuTest {
 
     @ParameterizedTest(name = "{0}, heads first {1}")
     @CsvSource({"FAST, true", "FAST3, true", "FAST3, false", "FAST64, true", "FAST64, false", "FAST64H, true",
-            "FAST64H, false", "FAST64HB, true", "FAST64B, false"})
+            "FAST64H, false", "FAST64HB, true", "FAST64B, false", "W8, true", "W8, false"})
     void everyFlavorKeepsAPrefixHitBitForBitEqualToTheColdPrompt(PrefillAttentionKernel.Flavor flavor, boolean headsFastest) {
         CudaDevice device = device();
         var kernel = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, flavor, headsFastest);
@@ -192,14 +194,17 @@ class PrefillAttentionGpuTest {
     }
 
     /**
-     * fast64h and fast64hb compute each 64-key tile as two 32-key halves with fast's code, in the same order
-     * from key 0 with the same masks and skips, so their outputs equal fast's bit for bit (only the tile size
-     * of the loads differs), also through a forced split (whose units are then 64-key tiles: a split of 3 of
-     * them equals one of 6 in fast). A difference here (with the reference checks passing) points at the
-     * half-tile offsets or the skip/mask conditions of the second half.
+     * fast64h, fast64hb and w8 compute each 64-key tile as two 32-key halves with fast's code, in the same order
+     * from key 0 with the same masks, so their outputs equal fast's bit for bit (only the tile size of the loads
+     * differs, and w8 gives each m-tile a warp of its own), also through a forced split (whose units are then
+     * 64-key tiles: a split of 3 of them equals one of 6 in fast). A difference here with the reference checks
+     * passing points at the half-tile offsets or the skip/mask conditions of the second half; for w8 alone, at
+     * the per-warp skip (a 16-row warp skips steps that a 32-row warp computes fully masked, which must leave
+     * the state unchanged bit for bit).
      */
     @ParameterizedTest(name = "{0}, heads {1}/{2}, head_dim 128, page {3}")
-    @CsvSource({"FAST64H, 16, 4, 16", "FAST64H, 32, 8, 7", "FAST64H, 8, 1, 1", "FAST64HB, 16, 4, 16", "FAST64HB, 16, 2, 24"})
+    @CsvSource({"FAST64H, 16, 4, 16", "FAST64H, 32, 8, 7", "FAST64H, 8, 1, 1", "FAST64HB, 16, 4, 16", "FAST64HB, 16, 2, 24",
+            "W8, 16, 4, 16", "W8, 32, 8, 7", "W8, 8, 8, 1", "W8, 16, 2, 24"})
     void halfTileFlavorsEqualFastBitForBit(PrefillAttentionKernel.Flavor flavor, int numHeads, int numKvHeads, int pageSize) {
         CudaDevice device = device();
         var fast = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST, true);
