@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
         {"fast64h", prefill_attention_fast64h_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
         {"fast64hb", prefill_attention_fast64hb_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
         {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
-        {"w8", prefill_attention_w8_hd128, 2 * (4 * 64 * 136 + 128 * 136), 256}};
+        {"w8", prefill_attention_w8_hd128, 2 * (4 * 64 * 136 + 128 * 136), 256},
+        {"fast64hd", prefill_attention_fast64hd_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"w8d", prefill_attention_w8d_hd128, 2 * (4 * 64 * 136 + 128 * 136), 256}};
     // reference rows in double
     std::vector<int> refTok = {0, 1, 31, 32, 33, 127, 1000, n / 2 + 3, n - 2, n - 1};
     std::vector<bf16> out((size_t)n * H * HD);

@@ -155,7 +155,10 @@ class PrefillAttentionGpuTest {
             "FAST64B, true, 16, 4, 128, 16", "FAST64B, false, 32, 8, 128, 7", "FAST64B, true, 8, 1, 128, 1",
             "FAST64B, false, 16, 2, 128, 24",
             "W8, false, 16, 4, 128, 16", "W8, true, 32, 8, 128, 7", "W8, true, 8, 8, 128, 1", "W8, false, 8, 1, 128, 24",
-            "W8, true, 16, 2, 128, 16", "W8, false, 12, 3, 96, 7", "W8, true, 4, 4, 32, 16"})
+            "W8, true, 16, 2, 128, 16", "W8, false, 12, 3, 96, 7", "W8, true, 4, 4, 32, 16",
+            "FAST64HD, false, 16, 4, 128, 16", "FAST64HD, true, 32, 8, 128, 7", "FAST64HD, true, 8, 8, 128, 1",
+            "FAST64HD, false, 8, 1, 128, 24", "W8D, true, 16, 4, 128, 16", "W8D, false, 32, 8, 128, 7",
+            "W8D, true, 8, 8, 128, 1", "W8D, false, 16, 2, 128, 24", "W8D, true, 8, 1, 64, 16"})
     void everyFlavorAndOrderMatchesTheReference(PrefillAttentionKernel.Flavor flavor, boolean headsFastest, int numHeads,
                                                 int numKvHeads, int headDim, int pageSize) {
         CudaDevice device = device();
@@ -174,7 +177,8 @@ class PrefillAttentionGpuTest {
 
     @ParameterizedTest(name = "{0}, heads first {1}")
     @CsvSource({"FAST, true", "FAST3, true", "FAST3, false", "FAST64, true", "FAST64, false", "FAST64H, true",
-            "FAST64H, false", "FAST64HB, true", "FAST64B, false", "W8, true", "W8, false"})
+            "FAST64H, false", "FAST64HB, true", "FAST64B, false", "W8, true", "W8, false", "FAST64HD, true", "W8D, true",
+            "W8D, false"})
     void everyFlavorKeepsAPrefixHitBitForBitEqualToTheColdPrompt(PrefillAttentionKernel.Flavor flavor, boolean headsFastest) {
         CudaDevice device = device();
         var kernel = new PrefillAttentionKernel(device, PrefillAttentionKernel.ROWS_PER_TILE, flavor, headsFastest);

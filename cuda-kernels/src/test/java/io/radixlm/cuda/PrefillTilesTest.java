@@ -89,12 +89,14 @@ class PrefillTilesTest {
     void everyFlavorNamesAKernelOfTheBuildWithItsKeyTileAndSharedMemory() {
         // head_dim 128: the 64-key flavors take 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM)
         for (var flavor : List.of(PrefillAttentionKernel.Flavor.FAST64, PrefillAttentionKernel.Flavor.FAST64H,
-                PrefillAttentionKernel.Flavor.FAST64HB, PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.W8)) {
+                PrefillAttentionKernel.Flavor.FAST64HB, PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.W8,
+                PrefillAttentionKernel.Flavor.FAST64HD, PrefillAttentionKernel.Flavor.W8D)) {
             var v = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
             assertEquals("prefill_attention_" + flavor.name().toLowerCase(java.util.Locale.ROOT) + "_hd128", v.name());
             assertEquals(64, v.keysPerTile());
             assertEquals(2, v.numStages());
-            assertEquals(flavor == PrefillAttentionKernel.Flavor.W8 ? 256 : 128, v.numThreads());
+            boolean eightWarps = flavor == PrefillAttentionKernel.Flavor.W8 || flavor == PrefillAttentionKernel.Flavor.W8D;
+            assertEquals(eightWarps ? 256 : 128, v.numThreads());
             assertEquals(2 * (2 * 2 * 64 * 136 + 128 * 136), v.sharedBytes());
             // other head dims run fast's kernel
             var other = PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
