@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     std::vector<int> refTok = {0, 1, 31, 32, 33, 127, 1000, n / 2 + 3, n - 2, n - 1};
     std::vector<bf16> out((size_t)n * H * HD);
     double flops = 4.0 * H * HD * (double)n * (n + 1) / 2;
-    std::vector<bf16> baseOut, fastOut;  // fast: the heads-order output, which fast64h/hb must equal bit for bit
+    std::vector<bf16> baseOut, fastOut;  // fast: the heads-order output, which fast64h, fast64hb and w8 should equal bit for bit
     for (auto& var : vars) {
         CK(cudaFuncSetAttribute(var.k, cudaFuncAttributeMaxDynamicSharedMemorySize, var.smem));
         for (int order = 0; order < 2; order++) {
