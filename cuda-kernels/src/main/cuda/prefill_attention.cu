@@ -85,26 +85,51 @@ __device__ __forceinline__ float fastExp2(float x) {
 // Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
 // pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
-template <int HD, int KEYS, int THREADS>
+// BATCHED_LOOKUPS: first read the page slots of all of this thread's pieces (independent loads, one latency),
+// then issue the copies; else one loop in which every copy waits on its own table[page] read (about
+// KEYS · HD / 8 / THREADS dependent reads per tile). Same bytes land either way.
+template <int HD, int KEYS, int THREADS, bool BATCHED_LOOKUPS>
 __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16* __restrict__ kCache,
                                            const bf16* __restrict__ vCache, const int* __restrict__ table,
                                            int pageSize, int pageShift, int numKvHeads, int kvHead, int keyStart,
                                            int numKeys) {
     constexpr int CHUNKS = HD / 8;  // 16-byte pieces of one key row
-#pragma unroll 1  // unrolled, the addresses of every piece stay live across the MMAs and spill at head_dim 128
-    for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
-        int row = c / CHUNKS;
-        int col = (c % CHUNKS) * 8;
-        int key = keyStart + row;
-        long offset = 0;  // any valid address when zero-filling
-        if (key < numKeys) {
+    if constexpr (BATCHED_LOOKUPS && KEYS * CHUNKS % THREADS == 0) {
+        constexpr int PIECES = KEYS * CHUNKS / THREADS;  // per thread: 8 at head_dim 128 with 64 keys
+        // Slots as int: a cache of 2^31 slots would take over 128 GB per K or V even at head_dim 32.
+        int slot[PIECES];  // -1: key at or past numKeys, copy zeros
+#pragma unroll
+        for (int i = 0; i < PIECES; i++) {
+            int key = keyStart + (threadIdx.x + i * THREADS) / CHUNKS;
             int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
-            long slot = (long)table[page] * pageSize + (key - page * pageSize);
-            offset = (slot * numKvHeads + kvHead) * HD + col;
+            slot[i] = key < numKeys ? table[page] * pageSize + (key - page * pageSize) : -1;
         }
-        int bytes = key < numKeys ? 16 : 0;
-        copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
-        copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
+#pragma unroll
+        for (int i = 0; i < PIECES; i++) {
+            int c = threadIdx.x + i * THREADS;
+            int row = c / CHUNKS;
+            int col = (c % CHUNKS) * 8;
+            long offset = slot[i] >= 0 ? ((long)slot[i] * numKvHeads + kvHead) * HD + col : 0;  // any valid address for zeros
+            int bytes = slot[i] >= 0 ? 16 : 0;
+            copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
+            copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
+        }
+    } else {
+#pragma unroll 1  // unrolled, the addresses of every piece stay live across the MMAs and spill at head_dim 128
+        for (int c = threadIdx.x; c < KEYS * CHUNKS; c += THREADS) {
+            int row = c / CHUNKS;
+            int col = (c % CHUNKS) * 8;
+            int key = keyStart + row;
+            long offset = 0;  // any valid address when zero-filling
+            if (key < numKeys) {
+                int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+                long slot = (long)table[page] * pageSize + (key - page * pageSize);
+                offset = (slot * numKvHeads + kvHead) * HD + col;
+            }
+            int bytes = key < numKeys ? 16 : 0;
+            copyAsync16(kTile + row * (HD + 8) + col, kCache + offset, bytes);
+            copyAsync16(vTile + row * (HD + 8) + col, vCache + offset, bytes);
+        }
     }
 }
 
@@ -113,7 +138,9 @@ __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16*
 // on raw scores: scaleLog2 > 0 keeps the order), the mask runs only on tiles near the diagonal, exp2 is one
 // MUFU op, and the 4 · DFRAGS rescaling multiplications are skipped when no row of the warp moved its max
 // (the common case after a row's first key tiles; a skipped multiplication would have been by exactly 1).
-template <int SFRAGS, int DFRAGS>
+// DEFER_SUM: runSum holds this thread's share of the row sum (its quad's lanes add up to the row's), reduced
+// across the quad once after the last key tile (as FlashAttention-2 does) instead of 2 shuffles per row and tile.
+template <int SFRAGS, int DFRAGS, bool DEFER_SUM>
 __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (&acc)[DFRAGS][4], float (&runMax)[2],
                                                   float (&runSum)[2], const int (&rowPos)[2], int keyStart,
                                                   bool needsMask, float scaleLog2) {
@@ -145,8 +172,10 @@ __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (
             s[f][half * 2 + 1] = fastExp2(fmaf(s[f][half * 2 + 1], scaleLog2, -base));
             tileSum += s[f][half * 2] + s[f][half * 2 + 1];
         }
-        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
-        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
+        if constexpr (!DEFER_SUM) {
+            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
+            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
+        }
         runSum[half] = runSum[half] * correction[half] + tileSum;
         runMax[half] = newMax;
     }
@@ -163,10 +192,11 @@ __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (
 
 // One key tile of the online softmax for a warp's MT m-tiles: S = Q·Kᵀ, mask, rescale, O += P·V.
 // rowPos[m][half]: the position of the warp's row quadRow + 8 half of m-tile m (-1: padding).
-// FAST: the softmax of onlineSoftmaxFast (same math, fewer instructions, not bit for bit the same).
+// FAST: 0 the softmax below; 1 onlineSoftmaxFast's (same math, fewer instructions, not bit for bit the same);
+// 2 onlineSoftmaxFast's with DEFER_SUM (runSum per thread: the caller reduces it across the quad at the end).
 // Q_SMEM: the A fragments of Q come from qTile (ROWS, HD + 8) by ldmatrix at every k-step (registers are
 // short for two m-tiles at head_dim 128); else from qFrag, loaded once.
-template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS, bool FAST>
+template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS, int FAST>
 __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTile, const bf16* qTile,
                                               const uint32_t (&qFrag)[QREGS][HD / 16][4], float (&acc)[MT][HD / 8][4],
                                               float (&runMax)[MT][2], float (&runSum)[MT][2],
@@ -216,8 +246,8 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     uint32_t pFrag[MT][PSTEPS][4];
 #pragma unroll
     for (int m = 0; m < MT; m++) {
-        if constexpr (FAST) {
-            onlineSoftmaxFast<SFRAGS, DFRAGS>(s[m], acc[m], runMax[m], runSum[m], rowPos[m], keyStart, needsMask, scaleLog2);
+        if constexpr (FAST != 0) {
+            onlineSoftmaxFast<SFRAGS, DFRAGS, FAST == 2>(s[m], acc[m], runMax[m], runSum[m], rowPos[m], keyStart, needsMask, scaleLog2);
         } else {
             // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
 #pragma unroll
@@ -286,7 +316,10 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     }
 }
 
-template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, bool FAST, int STAGES>
+// STEP_KEYS: keys per attendKeyTile call; KEYS (the shared-memory tile) or KEYS / 2, which computes each tile as
+// two halves: the barriers and cp.async waits of KEYS-key tiles with the S/P registers of STEP_KEYS keys.
+// BATCHED_LOOKUPS: see loadKvTile.
+template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, int FAST, int STAGES, int STEP_KEYS, bool BATCHED_LOOKUPS>
 __device__ __forceinline__ void prefillAttention(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
@@ -298,6 +331,7 @@ __device__ __forceinline__ void prefillAttention(
     constexpr int DFRAGS = HD / 8;
     constexpr int QREGS = Q_SMEM ? 1 : MT;  // m-tiles of Q held in registers
     static_assert(STAGES >= 2, "the loads of the next key tile need a stage of their own");
+    static_assert(KEYS % STEP_KEYS == 0 && STEP_KEYS % 16 == 0, "a key tile is whole 16-key steps of P·V");
     // (STAGES, KEYS, HD + 8) of K, then the same of V, then with Q_SMEM Q as (ROWS, HD + 8)
     bf16* smem = reinterpret_cast<bf16*>(prefillSmem);
     bf16* qTile = smem + 2 * STAGES * STAGE;
@@ -389,7 +423,7 @@ __device__ __forceinline__ void prefillAttention(
 #pragma unroll
     for (int i = 0; i < STAGES - 1; i++) {
         if (beginTile + i < endTile) {
-            loadKvTile<HD, KEYS, WARPS * 32>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
+            loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
                                              pageSize, pageShift, numKvHeads, kvHead, (beginTile + i) * KEYS, numKeys);
         }
         copyAsyncCommit();
@@ -400,20 +434,38 @@ __device__ __forceinline__ void prefillAttention(
         __syncthreads();              // ... for every thread's copies; and every warp is done with tile kt - 1's stage
         const int loadStage = stage == 0 ? STAGES - 1 : stage - 1;  // tile kt - 1's, now free, takes tile kt + STAGES - 1
         if (kt + STAGES - 1 < endTile) {
-            loadKvTile<HD, KEYS, WARPS * 32>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
+            loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
                                              vCache, table, pageSize, pageShift, numKvHeads, kvHead,
                                              (kt + STAGES - 1) * KEYS, numKeys);
         }
         copyAsyncCommit();
         const int computeStage = stage;
         stage = stage + 1 == STAGES ? 0 : stage + 1;
-        const int keyStart = kt * KEYS;
-        if (keyStart > warpMaxPos) continue;  // no row of this warp sees the tile: leaving its state alone is exact
-        attendKeyTile<HD, MT, KEYS, Q_SMEM, QREGS, FAST>(smem + computeStage * STAGE, smem + (STAGES + computeStage) * STAGE,
-                                                   qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax, runSum,
-                                    rowPos, keyStart, keyStart + KEYS - 1 > firstPos, scaleLog2);
+        const bf16* kTile = smem + computeStage * STAGE;
+        const bf16* vTile = smem + (STAGES + computeStage) * STAGE;
+        // STEP_KEYS-key steps in order from key 0: a row gets the bits of STEP_KEYS-key tiles, whatever KEYS.
+#pragma unroll
+        for (int step = 0; step < KEYS / STEP_KEYS; step++) {
+            const int keyStart = kt * KEYS + step * STEP_KEYS;
+            if (keyStart > warpMaxPos) break;  // no row of this warp sees these keys (nor later ones): state left alone, exact
+            attendKeyTile<HD, MT, STEP_KEYS, Q_SMEM, QREGS, FAST>(kTile + step * STEP_KEYS * (HD + 8),
+                                                                vTile + step * STEP_KEYS * (HD + 8),
+                                                                qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax,
+                                                                runSum, rowPos, keyStart,
+                                                                keyStart + STEP_KEYS - 1 > firstPos, scaleLog2);
+        }
     }
 
+    if constexpr (FAST == 2) {  // deferred row sums: every lane of the quad joins in, padding rows too
+#pragma unroll
+        for (int m = 0; m < MT; m++) {
+#pragma unroll
+            for (int half = 0; half < 2; half++) {
+                runSum[m][half] += __shfl_xor_sync(0xffffffffu, runSum[m][half], 1);
+                runSum[m][half] += __shfl_xor_sync(0xffffffffu, runSum[m][half], 2);
+            }
+        }
+    }
 #pragma unroll
     for (int m = 0; m < MT; m++) {
 #pragma unroll
@@ -483,37 +535,52 @@ extern "C" __global__ void prefill_attention_reduce(
 // per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
 // onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
 // K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
-// tiles, two stages: 104 KB, two CTAs per SM). PrefillAttentionKernel.Variant mirrors WARPS,
-// MT, KEYS, Q_SMEM and STAGES.
-#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, MIN_BLOCKS)                    \
+// tiles, two stages: 104 KB, two CTAs per SM), and its variants fast64h, fast64hb, fast64b, w8, fast64hd, w8d.
+// PrefillAttentionKernel.Variant mirrors WARPS, KEYS, Q_SMEM and STAGES (and ROWS = WARPS · MT · 16).
+// FAST: the softmax, as in attendKeyTile (0 legacy, 1 fast, 2 fast with deferred row sums).
+#define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS, MIN_BLOCKS)  \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
             const int* tiles, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2,    \
             int splitTiles, int headsFastest, bf16* out, float* partMax, float* partSum, float* partAcc) {        \
-        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES>(q, kCache, vCache, positions, blockTables,     \
+        prefillAttention<HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS>(q, kCache, vCache,         \
+                                              positions, blockTables,                                              \
                                               tiles, maxPagesPerSeq, pageSize, numHeads, numKvHeads, scaleLog2,    \
                                               splitTiles, headsFastest, out, partMax, partSum, partAcc);           \
     }
 
 // The big tiles: 128 rows as 4 warps × two m-tiles; Q through shared memory where registers run short
 // (head_dim 96, 128: 250 registers, no spills, two CTAs per SM), 32-key tiles at head_dim 128 for the same reason.
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, true, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, true, 3, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, 0, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, 1, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, 1, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, 1, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, 1, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, 1, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, 1, 3, 32, false, 2)
 // 64-key tiles at head_dim 128 (as FlashAttention-2 on sm90): half the barriers and cp.async waits per FLOP, at
 // the price of a few spilled registers (ptxas: 92 bytes of spill stores at 255 registers).
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, true, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, 1, 2, 64, false, 2)
+// 64-key tiles in shared memory computed as two 32-key halves (fast64h): fast64's barriers per FLOP with the
+// registers of fast (S and P of 32 keys live at once, no spills); bit for bit the output of fast. fast64hb: the
+// same with the page-slot lookups of a tile's copies issued together; fast64b: fast64 with them.
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64h_hd128, 128, 4, 2, 64, true, 1, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hb_hd128, 128, 4, 2, 64, true, 1, 2, 32, true, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64b_hd128, 128, 4, 2, 64, true, 1, 2, 64, true, 2)
+// w8: the same 128 rows as 8 warps × one m-tile (256 threads), 64-key tiles in 32-key halves, 104 KB: two CTAs and
+// 16 warps per SM instead of 8, to hide the latency of the MMA/ldmatrix/exp2 chains (ncu: the top stall), at 128
+// registers (0 spills) and twice the ldmatrix per MMA of the two-m-tile warps (K/V fragments feed one m-tile).
+PREFILL_ATTENTION_ENTRY(prefill_attention_w8_hd128, 128, 8, 1, 64, true, 1, 2, 32, false, 2)
+// fast64hd and w8d: fast64h and w8 with the row sums reduced across the quad once at the end (DEFER_SUM).
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hd_hd128, 128, 4, 2, 64, true, 2, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_w8d_hd128, 128, 8, 1, 64, true, 2, 2, 32, false, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, false, 2, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, false, 2, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, 0, 2, 64, false, 2)

@@ -84,4 +84,29 @@ class PrefillTilesTest {
         assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, shortPositions, 8, 128, 132,
                 PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
     }
+
+    @Test
+    void everyFlavorNamesAKernelOfTheBuildWithItsKeyTileAndSharedMemory() {
+        // head_dim 128: the 64-key flavors take 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM)
+        for (var flavor : List.of(PrefillAttentionKernel.Flavor.FAST64, PrefillAttentionKernel.Flavor.FAST64H,
+                PrefillAttentionKernel.Flavor.FAST64HB, PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.W8,
+                PrefillAttentionKernel.Flavor.FAST64HD, PrefillAttentionKernel.Flavor.W8D)) {
+            var v = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
+            assertEquals("prefill_attention_" + flavor.name().toLowerCase(java.util.Locale.ROOT) + "_hd128", v.name());
+            assertEquals(64, v.keysPerTile());
+            assertEquals(2, v.numStages());
+            boolean eightWarps = flavor == PrefillAttentionKernel.Flavor.W8 || flavor == PrefillAttentionKernel.Flavor.W8D;
+            assertEquals(eightWarps ? 256 : 128, v.numThreads());
+            assertEquals(2 * (2 * 2 * 64 * 136 + 128 * 136), v.sharedBytes());
+            // other head dims run fast's kernel
+            var other = PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
+            assertEquals("prefill_attention_fast_hd96", other.name());
+            assertEquals(128, other.numThreads());
+            assertEquals(flavor, PrefillAttentionKernel.Flavor.parse(" " + flavor.name().toLowerCase(java.util.Locale.ROOT)));
+        }
+        assertEquals(32, PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Flavor.FAST).keysPerTile());
+        assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
+                PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64H).name());
+    }
 }
