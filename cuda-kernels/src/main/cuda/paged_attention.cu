@@ -533,7 +533,7 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 // by unrolling the loop by two, so that HBM streams while the warp computes (V2 loads, then computes, and with
 // 8 warps per SM neither overlaps the other). W warps per CTA, U passes per iteration, and a register budget
 // (__launch_bounds__ min B CTAs per SM) are template knobs: PagedAttentionKernel picks an instantiation by name
-// (-Dradixlm.attention.v3=W4U2B4T, the default, ...), so one GPU run can sweep them.
+// (-Dradixlm.attention.v3=W4U4B2, the default, W8U2B2, W4U4B2T), so one GPU run can sweep them.
 // grid (numTokens, numKvHeads, numSplits), block W * 32.
 
 // The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at
@@ -672,13 +672,9 @@ __device__ __forceinline__ void pagedAttentionV3(
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
 #define PAGED_ATTENTION_V3_SHAPES(HD, G)                    \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 1, 2, false, )       \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 2, 4, true, t)       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 3, true, t)
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, t)
 #define PAGED_ATTENTION_V3_GROUPS(HD) \
     PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
     PAGED_ATTENTION_V3_SHAPES(HD, 2)  \

@@ -26,8 +26,9 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b|w8|fast64hd|w8d (default fast64:
-     * measured on the H200 at 8k tokens, 8B shape, per layer: base 2.340 ms, fast 2.307, fast3 2.317, fast64 2.145). fast: the
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b|w8|fast64hd|w8d (default fast64b:
+     * measured on the H200 at 8k tokens, 8B shape, per layer, heads order: base 2.376 ms, fast 2.356, fast3 2.341, fast64
+     * 2.180, fast64h 2.280, fast64hb 2.107, fast64b 2.055, w8 2.149, fast64hd 2.154, w8d 2.085). fast: the
      * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
      * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
      * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers); fast64h: 64-key tiles in shared
@@ -39,7 +40,7 @@ public final class PrefillAttentionKernel {
      * run fast.
      * The small tiles always run their one kernel.
      */
-    public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64"));
+    public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64b"));
     /**
      * -Dradixlm.prefillOrder=heads|tiles (default heads; the two are level at 8k, heads shortens the tail
      * of shorter prompts: 1B shape 2k tokens 10.0 → 9.3 ms): heads launches grid (numKvHeads, numTiles, numSplits)
