@@ -379,13 +379,16 @@ __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (
     }
 }
 
-// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split).
+// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
+// directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
+// keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
+// expf(0) = 1 and its sums of zeros leave value and sum as they are; value is never -0: it starts at +0).
 template <int HD, int G, int L, int W>
 __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
                                                 float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
                                                 int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
                                                 float* __restrict__ partSum, float* __restrict__ partAcc,
-                                                long firstPart, int numSplits) {
+                                                long firstPart, int numSplits, bf16* __restrict__ directOut = nullptr) {
     // the key slots of a warp share its running max: their sums and accumulators simply add up
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -423,6 +426,10 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
             float c = exp2f(warpMax[w][h] - m);
             sum += warpSumExp[w][h] * c;
             value += warpAcc[w][h][d] * c;
+        }
+        if (directOut != nullptr) {
+            directOut[h * HD + d] = toBf16(value / sum);
+            continue;
         }
         long part = firstPart + (long)h * numSplits;
         partAcc[part * HD + d] = value;
@@ -527,6 +534,125 @@ PAGED_ATTENTION_SPLIT_GROUPS(96)
 PAGED_ATTENTION_SPLIT_GROUPS(128)
 
 // ---------------------------------------------------------------------------------------------------
+// The merge of packed split states, shared by attention_reduce_split (one head per CTA) and the fused V3 kernel (the
+// last split of a (token, KV head) to finish merges the group's heads), so that both give the same bits: the same
+// max, the same weights expf(partMax - m), the same per-thread strides and shuffle trees for the sums, and the same
+// order over splits for the values.
+
+// Most splits a merge takes (PagedAttentionKernel.MAX_SPLITS).
+#define SPLIT_MAX 256
+
+// The number of splits, of numSplits, that hold keys for a token with numKeys keys (as the kernels split them).
+__device__ __forceinline__ int splitsHoldingKeys(int numKeys, int numSplits) {
+    int chunk = splitChunk(numKeys, numSplits);
+    return (numKeys + chunk - 1) / chunk;
+}
+
+// Merges the first numUsed split states of group consecutive heads (<= G) into their out rows, outRows (group,
+// headDim) bf16. Head g's state of split s is at index firstState + g·numSplits + s of partMax/partSum (and times
+// headDim of partAcc). Threads 0 .. R - 1 (R: headDim rounded up to whole warps) do the work, thread d holding dim d
+// of every head (the head loops are innermost, so the loads of all heads are in flight together); every thread of
+// the block must call it (barriers). The states are read through L2 (__ldcg): in the fused kernel other CTAs wrote
+// them moments ago, and L1 is not coherent.
+template <int G>
+__device__ __forceinline__ void mergeSplitStates(const float* __restrict__ partMax, const float* __restrict__ partSum,
+                                                 const float* __restrict__ partAcc, long firstState, int numSplits,
+                                                 int numUsed, int group, int headDim, bf16* __restrict__ outRows) {
+    constexpr int VALUE_UNROLL = G >= 8 ? 4 : (G >= 4 ? 8 : 16);  // about 32 loads in flight per thread
+    __shared__ float weight[G][SPLIT_MAX];
+    __shared__ float warpMaxOf[G][32];
+    __shared__ float warpSumOf[G][32];
+    __shared__ float total[G];
+    const int numThreads = (headDim + 31) / 32 * 32;
+    const int numWarps = numThreads / 32;
+    int d = threadIdx.x;
+    int lane = d & 31;
+    int warp = d >> 5;
+    bool active = d < numThreads;  // whole warps: the shuffles below never see a partly active warp
+
+    float m[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        m[g] = -CUDART_INF_F;
+        if (active && g < group) {
+            for (int s = d; s < numUsed; s += numThreads) m[g] = fmaxf(m[g], __ldcg(partMax + firstState + g * numSplits + s));
+        }
+        for (int offset = 16; offset > 0; offset >>= 1) m[g] = fmaxf(m[g], __shfl_xor_sync(0xffffffffu, m[g], offset));
+        if (lane == 0 && active) warpMaxOf[g][warp] = m[g];
+    }
+    __syncthreads();
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        for (int w = 0; w < numWarps; w++) m[g] = fmaxf(m[g], warpMaxOf[g][w]);
+    }
+
+    // the sums as blockSum adds them over a block of numThreads: per thread, then per warp, then warp 0 over the warps
+    float sum[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        sum[g] = 0.0f;
+        if (active && g < group) {
+            for (int s = d; s < numUsed; s += numThreads) {
+                float w = expf(__ldcg(partMax + firstState + g * numSplits + s) - m[g]);
+                weight[g][s] = w;
+                sum[g] = fmaf(__ldcg(partSum + firstState + g * numSplits + s), w, sum[g]);
+            }
+        }
+        sum[g] = warpSum(sum[g]);
+        if (lane == 0 && active) warpSumOf[g][warp] = sum[g];
+    }
+    __syncthreads();  // also publishes weight[][]
+    if (warp == 0) {
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            float t = lane < numWarps ? warpSumOf[g][lane] : 0.0f;
+            t = warpSum(t);
+            if (lane == 0) total[g] = t;
+        }
+    }
+    __syncthreads();
+    if (d >= headDim) return;  // after the last barrier
+
+    float value[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) value[g] = 0.0f;
+#pragma unroll VALUE_UNROLL
+    for (int s = 0; s < numUsed; s++) {
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            if (g < group) {
+                value[g] = fmaf(__ldcg(partAcc + (firstState + g * numSplits + s) * headDim + d), weight[g][s], value[g]);
+            }
+        }
+    }
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        if (g < group) outRows[g * headDim + d] = toBf16(value[g] / total[g]);
+    }
+}
+
+// The fused V3 kernel's ending, after its split state is in the workspace: counts the split in (token, KV head)'s
+// counter, and the split that counts last (numUsed: the splits holding keys; the empty ones never count) merges
+// every split's state into out and sets the counter back to 0, so the next launch (or graph replay) finds 0 again.
+template <int HD, int G>
+__device__ __forceinline__ void mergeIfLastSplit(const float* partMax, const float* partSum, const float* partAcc,
+                                                 long firstState, int numSplits, int numUsed, int group,
+                                                 int* __restrict__ counter, bf16* __restrict__ outRows) {
+    __shared__ int isLast;
+    __threadfence();  // this thread's state writes reach L2 before the count says they are there
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int ticket = atomicAdd(counter, 1);
+        isLast = ticket == numUsed - 1;
+        if (isLast) *counter = 0;  // every other split holding keys has counted: none touches it again this launch
+    }
+    __syncthreads();
+    if (!isLast) return;
+    __threadfence();  // the other splits' states, read through L2, after their counts
+    mergeSplitStates<G>(partMax, partSum, partAcc, firstState, numSplits, numUsed, group, HD, outRows);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // V3: paged_attention_v3_hd{HD}_g{G}_w{W}u{U}b{B}, the default decode attention (V2 above stays for an A/B through
 // -Dradixlm.attention.v2=true). Same grid, lanes, scores, softmax and packed partial states as V2, but a warp
 // issues the K/V loads of its next iteration before it computes the current one: two register buffers, swapped
@@ -535,6 +661,9 @@ PAGED_ATTENTION_SPLIT_GROUPS(128)
 // (__launch_bounds__ min B CTAs per SM) are template knobs: PagedAttentionKernel picks an instantiation by name
 // (-Dradixlm.attention.v3=W4U4B2, the default, W8U2B2, W4U4B2T), so one GPU run can sweep them.
 // grid (numTokens, numKvHeads, numSplits), block W * 32.
+// out, counters: unused (null) by the plain kernels; the _fused ones (-Dradixlm.attention.fusedReduce=true) take out
+// (numTokens, numHeads, HD) bf16 and counters (numTokens, numKvHeads) int, all 0 between launches, and merge the
+// splits themselves (mergeIfLastSplit): attention_reduce_split is not launched, and out gets the bits it would give.
 
 // The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at
 // vector (slot·numKvHeads + kvHead)·HD/8; an int holds it for caches up to 32 GiB a layer). Keys past end read the
@@ -582,13 +711,13 @@ __device__ __forceinline__ void validKeys(bool (&valid)[U], int firstKey, int ke
     for (int u = 0; u < U; u++) valid[u] = firstKey + u * keysPerPass < end;
 }
 
-template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED>
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
         float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
-        const int* __restrict__ skipToken) {
+        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters) {
     constexpr int L = SplitShape<HD, G>::L;
     constexpr int U = G >= 8 && U_ASKED > 2 ? 2 : U_ASKED;  // G = 8: 128 query + accumulator registers leave room for no more
     constexpr int KEYS_PER_PASS = 32 / L;
@@ -654,27 +783,46 @@ __device__ __forceinline__ void pagedAttentionV3(
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
         attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
     }
-    writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
-                                 partMax, partSum, partAcc, firstPart, numSplits);
+    if constexpr (FUSED) {
+        // the only split holding keys writes out itself; otherwise the last split to finish merges them all
+        int numUsed = splitsHoldingKeys(numKeys, numSplits);
+        bf16* outRows = out + (token * numHeads + kvHead * group) * HD;
+        writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
+                                     partMax, partSum, partAcc, firstPart, numSplits, numUsed == 1 ? outRows : nullptr);
+        if (numUsed > 1) {
+            mergeIfLastSplit<HD, G>(partMax, partSum, partAcc, firstPart - split, numSplits, numUsed, group,
+                                    counters + token * numKvHeads + kvHead, outRows);
+        }
+    } else {
+        writeSplitState<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp,
+                                     partMax, partSum, partAcc, firstPart, numSplits);
+    }
 }
 
-#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, SUFFIX)                                        \
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX)                                 \
     extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : B)                              \
             paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
-            const int* skipToken) {                                                                             \
-        pagedAttentionV3<HD, G, W, U, TRANSPOSED>(q, kCache, vCache, positions, tokenSeq, blockTables,          \
+            const int* skipToken, bf16* out, int* counters) {                                                   \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED>(q, kCache, vCache, positions, tokenSeq, blockTables,   \
                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
-                                                  numSplits, scale, partMax, partSum, partAcc, skipToken);      \
+                                                  numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
+                                                  counters);                                                    \
     }
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
-#define PAGED_ATTENTION_V3_SHAPES(HD, G)                    \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, )       \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, t)
+// Each comes twice: as is, and fused (suffix _fused: merges its splits into out itself). Separate instantiations,
+// not a runtime branch, so that the unfused kernels keep their registers and residency (the merge code, though it
+// runs after the key loop, moved the allocator to 146 registers from 128 for group 1: 3 CTAs per SM, not 4).
+#define PAGED_ATTENTION_V3_SHAPES(HD, G)                           \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, false, )       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, false, t)       \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, true, _fused)  \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, true, _fused)  \
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, true, t_fused)
 #define PAGED_ATTENTION_V3_GROUPS(HD) \
     PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
     PAGED_ATTENTION_V3_SHAPES(HD, 2)  \
@@ -687,46 +835,20 @@ PAGED_ATTENTION_V3_GROUPS(64)
 PAGED_ATTENTION_V3_GROUPS(96)
 PAGED_ATTENTION_V3_GROUPS(128)
 
-// Most splits attention_reduce_split merges (PagedAttentionKernel.MAX_SPLITS).
-#define SPLIT_MAX 256
-
-// Merges the packed partial states of paged_attention_split_*: out (numTokens, numHeads, headDim) bf16. The splits
-// that hold keys are the first ceil(numKeys / splitChunk(numKeys, numSplits)), as the kernel split them.
-// Tokens with a nonzero skipToken entry (may be null) are left alone. grid (numTokens, numHeads), block headDim
-// rounded up to whole warps (the shuffles need every lane of a warp present).
+// Merges the packed partial states of paged_attention_split_* and paged_attention_v3_* (not fused):
+// out (numTokens, numHeads, headDim) bf16. The splits that hold keys are the first
+// ceil(numKeys / splitChunk(numKeys, numSplits)), as the kernel split them. Tokens with a nonzero skipToken entry
+// (may be null) are left alone. grid (numTokens, numHeads), block headDim rounded up to whole warps (the shuffles
+// need every lane of a warp present). mergeSplitStates keeps 16 loads in flight per thread: at batch 1 a few dozen
+// CTAs each read up to 64+ splits, and with 4 per round the round trips to L2, not bandwidth, set this kernel's time.
 extern "C" __global__ void attention_reduce_split(const float* __restrict__ partMax, const float* __restrict__ partSum,
                                                   const float* __restrict__ partAcc, const int* __restrict__ positions,
                                                   int numHeads, int headDim, int numSplits, bf16* __restrict__ out, const int* __restrict__ skipToken) {
     pdlGate();
-    __shared__ float weight[SPLIT_MAX];
-    __shared__ float warpMaxOf[32];
     long token = blockIdx.x;
     if (skipToken != nullptr && skipToken[token] != 0) return;
     int head = blockIdx.y;
-    int d = threadIdx.x;
-    int numKeys = positions[token] + 1;
-    int numUsed = (numKeys + splitChunk(numKeys, numSplits) - 1) / splitChunk(numKeys, numSplits);
-    long base = (token * numHeads + head) * numSplits;
-
-    float m = -CUDART_INF_F;
-    for (int s = d; s < numUsed; s += blockDim.x) m = fmaxf(m, partMax[base + s]);
-    for (int offset = 16; offset > 0; offset >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, offset));
-    if ((d & 31) == 0) warpMaxOf[d >> 5] = m;
-    __syncthreads();
-    for (int w = 0; w < (int)(blockDim.x + 31) / 32; w++) m = fmaxf(m, warpMaxOf[w]);
-
-    float sum = 0.0f;
-    for (int s = d; s < numUsed; s += blockDim.x) {
-        float w = expf(partMax[base + s] - m);
-        weight[s] = w;
-        sum += partSum[base + s] * w;
-    }
-    sum = blockSum(sum);  // its barriers also publish weight[]
-    if (d >= headDim) return;  // after the last barrier
-    float value = 0.0f;
-    // 16 loads in flight per round: at batch 1 a few dozen CTAs each read up to 64+ splits, and with 4 per round
-    // the round trips to L2, not bandwidth, set this kernel's time (same sums in the same order: same bits)
-#pragma unroll 16
-    for (int s = 0; s < numUsed; s++) value += partAcc[(base + s) * headDim + d] * weight[s];
-    out[(token * numHeads + head) * headDim + d] = toBf16(value / sum);
+    int numUsed = splitsHoldingKeys(positions[token] + 1, numSplits);
+    mergeSplitStates<1>(partMax, partSum, partAcc, (token * numHeads + head) * numSplits, numSplits, numUsed, 1, headDim,
+                        out + (token * numHeads + head) * headDim);
 }

@@ -2,7 +2,8 @@ package io.radixlm.cuda;
 
 /**
  * attention_reduce (after the V1 paged kernel) or attention_reduce_split (after the streaming ones, V2 and V3): merges
- * the split softmax states into out (numTokens, numHeads, headDim) bf16.
+ * the split softmax states into out (numTokens, numHeads, headDim) bf16. Launches nothing after a fused V3 kernel,
+ * which wrote out itself ({@link PagedAttentionKernel.Splits#outWritten}).
  */
 public final class AttentionReduceKernel {
     private final CudaDevice device;
@@ -18,6 +19,7 @@ public final class AttentionReduceKernel {
     /** As above, leaving alone the rows of tokens whose skipToken entry (numTokens ints; null: none) is nonzero. */
     public void launch(AttentionWorkspace workspace, PagedAttentionKernel.Splits splits, DeviceMemory positions,
                        DeviceMemory out, int numTokens, DeviceMemory skipToken) {
+        if (splits.outWritten()) return;
         if (numTokens > workspace.maxTokens()) throw new IllegalArgumentException("workspace too small");
         if ((long) numTokens * splits.numSplits() > (long) workspace.maxTokens() * workspace.maxSplits()) {
             throw new IllegalArgumentException("more splits than the workspace holds");

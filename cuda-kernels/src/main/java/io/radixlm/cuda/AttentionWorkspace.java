@@ -10,8 +10,10 @@ package io.radixlm.cuda;
  * @param partMax (maxTokens, numHeads, maxSplits) f32
  * @param partSum (maxTokens, numHeads, maxSplits) f32
  * @param partAcc (maxTokens, numHeads, maxSplits, headDim) f32
+ * @param counters (maxTokens, numHeads) int, zeroed at allocation and 0 again after every launch: the fused V3 kernel
+ *                 counts the finished splits of (token, KV head) at token · numKvHeads + kvHead (numKvHeads ≤ numHeads)
  */
-public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, DeviceMemory partAcc,
+public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, DeviceMemory partAcc, DeviceMemory counters,
                                  int maxTokens, int numHeads, int headDim, int splitSize, int v1Splits, int maxSplits)
         implements AutoCloseable {
     /** Bound on a step's workspace, whatever the batch. */
@@ -31,8 +33,11 @@ public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, Dev
                                               int splitSize, int maxContext, int maxSplits) {
         int v1Splits = (maxContext + splitSize - 1) / splitSize;
         long states = (long) maxTokens * numHeads * maxSplits;
+        DeviceMemory counters = device.allocate(4L * maxTokens * numHeads);
+        counters.fill((byte) 0);  // once: each fused launch leaves them at 0 again
         return new AttentionWorkspace(device.allocate(states * 4), device.allocate(states * 4),
-                device.allocate(states * headDim * 4), maxTokens, numHeads, headDim, splitSize, v1Splits, maxSplits);
+                device.allocate(states * headDim * 4), counters, maxTokens, numHeads, headDim, splitSize, v1Splits,
+                maxSplits);
     }
 
     /**
@@ -54,5 +59,6 @@ public record AttentionWorkspace(DeviceMemory partMax, DeviceMemory partSum, Dev
         partMax.close();
         partSum.close();
         partAcc.close();
+        counters.close();
     }
 }

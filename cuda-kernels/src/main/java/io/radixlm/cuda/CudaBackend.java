@@ -390,13 +390,14 @@ public final class CudaBackend implements Backend {
         var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
                 pageSize, numPages + 1, b.maxPagesPerSeq);
         if (split.numDecodeTokens() > 0) {
-            // with prefill tiles in the step, their tokens are skipped here (and written below)
+            // with prefill tiles in the step, their tokens are skipped here (and written below); a fused V3 kernel
+            // writes attnOut itself, and the reduce then launches nothing
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
             var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                    numTokens, numSeqs, layout, b.attention, skip);
+                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
             mark("decode_attention");
             attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
-            mark("attention_reduce");
+            if (!splits.outWritten()) mark("attention_reduce");
         }
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);

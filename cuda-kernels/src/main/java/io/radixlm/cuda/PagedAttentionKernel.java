@@ -5,7 +5,8 @@ package io.radixlm.cuda;
  * sequence tokenSeq[t], read from kCache/vCache (numSlots, numKvHeads, headDim) bf16 through blockTables
  * (numSeqs, maxPagesPerSeq); q (numTokens, numHeads, headDim) f32. The keys of a token are split along the
  * sequence; each split writes one softmax state into the workspace, and {@link AttentionReduceKernel}
- * merges them (told how by the {@link Splits} that launch returns).
+ * merges them (told how by the {@link Splits} that launch returns), unless the V3 kernel merged them itself
+ * ({@link Merge#FUSED}).
  */
 public final class PagedAttentionKernel {
     private static final int THREADS = 128;
@@ -79,20 +80,42 @@ public final class PagedAttentionKernel {
         public String toString() { return "W" + warps + "U" + passes + "B" + minBlocks + (transposed ? "T" : ""); }
     }
 
+    /**
+     * Who merges a V3 launch's split states into out. SEPARATE (default): attention_reduce_split, a second launch.
+     * FUSED (-Dradixlm.attention.fusedReduce=true): the V3 kernel's _fused twin, whose last split to finish for a
+     * (token, KV head) merges them (one serial launch fewer per layer), with the same bits. Only V3 has the twin.
+     */
+    public enum Merge {
+        SEPARATE, FUSED;
+
+        /** FUSED if the JVM was started with -Dradixlm.attention.fusedReduce=true. */
+        public static Merge fromSystemProperty() {
+            return Boolean.getBoolean("radixlm.attention.fusedReduce") ? FUSED : SEPARATE;
+        }
+    }
+
     /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
     public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(new V3Shape(4, 4, 2, false),
             new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 2, true));
 
-    /** How one launch split the keys: what attention_reduce needs to merge the states. */
-    public record Splits(Variant variant, int numSplits) {
+    /**
+     * How one launch split the keys: what attention_reduce needs to merge the states; outWritten: the kernel merged
+     * them into out itself (fused V3), and the reduce has nothing to do.
+     */
+    public record Splits(Variant variant, int numSplits, boolean outWritten) {
         public Splits {
             if (numSplits < 1) throw new IllegalArgumentException("at least one split, got " + numSplits);
+            if (outWritten && variant != Variant.V3) throw new IllegalArgumentException("only V3 merges its own splits");
         }
+
+        /** States left in the workspace for the reduce. */
+        public Splits(Variant variant, int numSplits) { this(variant, numSplits, false); }
     }
 
     private final CudaDevice device;
     private final Variant variant;
     private final V3Shape v3Shape;
+    private final Merge merge;
     /** Blocks per multiprocessor of each streaming kernel, asked up front: not while a CUDA graph is being captured. */
     private final java.util.Map<String, Integer> residentBlocks = new java.util.HashMap<>();
 
@@ -100,16 +123,24 @@ public final class PagedAttentionKernel {
 
     public PagedAttentionKernel(CudaDevice device, Variant variant) { this(device, variant, V3Shape.fromSystemProperty()); }
 
-    /** v3Shape: which V3 instantiation runs (used only by {@link Variant#V3}); one of {@link #V3_SHAPES}. */
     public PagedAttentionKernel(CudaDevice device, Variant variant, V3Shape v3Shape) {
+        this(device, variant, v3Shape, Merge.fromSystemProperty());
+    }
+
+    /**
+     * v3Shape: which V3 instantiation runs (used only by {@link Variant#V3}); one of {@link #V3_SHAPES}. merge: who
+     * merges the splits of V3 (the other variants always leave it to {@link AttentionReduceKernel}).
+     */
+    public PagedAttentionKernel(CudaDevice device, Variant variant, V3Shape v3Shape, Merge merge) {
         if (!V3_SHAPES.contains(v3Shape)) throw new IllegalArgumentException("no V3 kernel " + v3Shape + "; built: " + V3_SHAPES);
         this.device = device;
         this.variant = variant;
         this.v3Shape = v3Shape;
+        this.merge = variant == Variant.V3 ? merge : Merge.SEPARATE;
         if (variant.packedStates()) {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
-                    String kernel = streamingKernel(headDim, group);
+                    String kernel = streamingKernel(headDim, group, fused());
                     residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), 0));
                 }
             }
@@ -118,8 +149,13 @@ public final class PagedAttentionKernel {
 
     public Variant variant() { return variant; }
 
-    /** The variant, and for V3 its shape: "V3 W4U2B4". */
-    public String describe() { return variant == Variant.V3 ? variant + " " + v3Shape : variant.toString(); }
+    /** Whether launches given an out buffer write it themselves (V3 with {@link Merge#FUSED}). */
+    public boolean fused() { return merge == Merge.FUSED; }
+
+    /** The variant, and for V3 its shape and merge: "V3 W4U2B4", "V3 W4U4B2 fused". */
+    public String describe() {
+        return variant == Variant.V3 ? variant + " " + v3Shape + (fused() ? " fused" : "") : variant.toString();
+    }
 
     /** Paged KV layout of one layer. */
     public record Layout(int numHeads, int numKvHeads, int headDim, int pageSize, int numPages, int maxPagesPerSeq) {
@@ -142,10 +178,23 @@ public final class PagedAttentionKernel {
     /**
      * As above, leaving out the tokens whose skipToken entry (numTokens ints; null: none) is nonzero:
      * those rows belong to {@link PrefillAttentionKernel}. Returns how the keys were split, for the reduce.
+     * The states always go to the workspace (even when {@link #fused()}: with no out to write, nothing merges them).
      */
     public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                          DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
                          Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken) {
+        return launch(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout, workspace,
+                skipToken, null);
+    }
+
+    /**
+     * As above with the attention output out (numTokens, numHeads, headDim) bf16, which a {@link #fused()} kernel
+     * writes itself (all but the skipped tokens' rows; the returned Splits say so, and the reduce then launches
+     * nothing); other kernels leave it to the reduce. null: as above.
+     */
+    public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                         DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                         Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken, DeviceMemory out) {
         if (numTokens > workspace.maxTokens() || layout.numHeads() != workspace.numHeads()
                 || layout.headDim() != workspace.headDim()) {
             throw new IllegalArgumentException("attention workspace too small for " + numTokens + " tokens");
@@ -161,7 +210,7 @@ public final class PagedAttentionKernel {
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         if (variant.packedStates()) {
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
-                    skipToken, numSplits(numTokens, layout, workspace));
+                    skipToken, numSplits(numTokens, layout, workspace), out);
         }
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,
@@ -175,11 +224,11 @@ public final class PagedAttentionKernel {
 
     /**
      * The streaming kernel (STREAMING or V3) with a given split count (tests force counts the GPU's size would not
-     * pick); the buffers are checked by the caller.
+     * pick); the buffers are checked by the caller. out: as {@link #launch}, written only if {@link #fused()}.
      */
     Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                            DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
-                           AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits) {
+                           AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits, DeviceMemory out) {
         if (!variant.packedStates()) throw new IllegalStateException("V1 has no streaming kernel");
         if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
             throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
@@ -188,16 +237,22 @@ public final class PagedAttentionKernel {
                 > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("V3 indexes a layer's cache in ints of 16-byte vectors: at most 32 GiB");
         }
-        String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads());
+        boolean writesOut = fused() && out != null;
+        if (writesOut) out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "attention out");
+        String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), writesOut);
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         int pageShift = Integer.bitCount(layout.pageSize()) == 1 ? Integer.numberOfTrailingZeros(layout.pageSize()) : -1;
-        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0,
-                new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
-                        .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
-                        .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
-                        .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
-                        .ptr(RopeKvWriteKernel.addressOrNull(skipToken)));
-        return new Splits(variant, numSplits);
+        var args = new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
+                .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
+                .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
+                .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
+                .ptr(RopeKvWriteKernel.addressOrNull(skipToken));
+        if (variant == Variant.V3) {  // the plain V3 kernels take (and ignore) the fused ones' out and counters too
+            args.ptr(RopeKvWriteKernel.addressOrNull(writesOut ? out : null))
+                    .ptr(RopeKvWriteKernel.addressOrNull(writesOut ? workspace.counters() : null));
+        }
+        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0, args);
+        return new Splits(variant, numSplits, writesOut);
     }
 
     /**
@@ -211,7 +266,7 @@ public final class PagedAttentionKernel {
      */
     public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
         if (variant == Variant.V1) return workspace.v1Splits();
-        int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
+        int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), fused()));
         long wave = Math.max(1, (long) perMultiprocessor * device.numMultiprocessors());
         long blocksPerSplit = (long) numTokens * layout.numKvHeads();
         int maxSplits = maxStreamingSplits(numTokens, workspace);
@@ -244,11 +299,15 @@ public final class PagedAttentionKernel {
         return (int) Math.min(MAX_SPLITS, (long) workspace.maxTokens() * workspace.maxSplits() / numTokens);
     }
 
-    /** paged_attention_split_hd{headDim}_g{G} or paged_attention_v3_hd{headDim}_g{G}_{shape}, G: the group rounded up to 1, 2, 4 or 8. */
-    private String streamingKernel(int headDim, int group) {
+    /**
+     * paged_attention_split_hd{headDim}_g{G} or paged_attention_v3_hd{headDim}_g{G}_{shape}[_fused], G: the group
+     * rounded up to 1, 2, 4 or 8.
+     */
+    private String streamingKernel(int headDim, int group, boolean writesOut) {
         int paddedGroup = Integer.highestOneBit(group) == group ? group : Integer.highestOneBit(group) << 1;
         if (variant == Variant.V3) {
-            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT);
+            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT)
+                    + (writesOut ? "_fused" : "");
         }
         return "paged_attention_split_hd" + headDim + "_g" + paddedGroup;
     }

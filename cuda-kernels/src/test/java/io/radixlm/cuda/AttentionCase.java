@@ -132,6 +132,7 @@ final class AttentionCase {
     /**
      * As above with a given kernel; forcedSplits > 0 runs its streaming kernel with exactly that many splits per
      * token; skip (numTokens; null: none): tokens with a nonzero entry are left out, their output rows left as poisoned.
+     * A fused kernel writes out itself (the reduce launches nothing), and must leave its counters at 0.
      */
     float[] runPaged(CudaDevice device, PagedAttentionKernel kernel, int splitSize, int forcedSplits, int[] skip) {
         try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
@@ -140,12 +141,27 @@ final class AttentionCase {
             poison(workspace);
             PagedAttentionKernel.Splits splits = forcedSplits > 0
                     ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
-                            workspace, skipGpu, forcedSplits)
+                            workspace, skipGpu, forcedSplits, out)
                     : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
-                            layout(), workspace, skipGpu);
+                            layout(), workspace, skipGpu, out);
+            if (splits.outWritten() != kernel.fused()) {
+                throw new AssertionError(kernel.describe() + ": outWritten " + splits.outWritten());
+            }
             new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens, skipGpu);
-            return downloadBf16(out, numTokens * numHeads * headDim);
+            float[] result = downloadBf16(out, numTokens * numHeads * headDim);
+            requireCountersAtZero(workspace, kernel.describe() + ", " + splits.numSplits() + " splits");
+            return result;
         }
+    }
+
+    /** Fails unless the fused kernel's counters of this case's (token, KV head) pairs are all back at 0. */
+    void requireCountersAtZero(AttentionWorkspace workspace, String what) {
+        int[] counters = workspace.counters().toInts(numTokens * numKvHeads);
+        List<String> left = new ArrayList<>();
+        for (int i = 0; i < counters.length; i++) {
+            if (counters[i] != 0) left.add("token " + i / numKvHeads + " KV head " + i % numKvHeads + ": " + counters[i]);
+        }
+        if (!left.isEmpty()) throw new AssertionError(what + ": counters not back at 0: " + left);
     }
 
     /**

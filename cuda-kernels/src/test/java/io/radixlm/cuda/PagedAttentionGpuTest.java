@@ -1,6 +1,7 @@
 package io.radixlm.cuda;
 
 import io.radixlm.cuda.AttentionCase.Seq;
+import io.radixlm.cuda.PagedAttentionKernel.Merge;
 import io.radixlm.cuda.PagedAttentionKernel.V3Shape;
 import io.radixlm.cuda.PagedAttentionKernel.Variant;
 import org.junit.jupiter.api.Tag;
@@ -13,6 +14,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import static io.radixlm.cuda.GpuTestSupport.BF16_TOLERANCE;
@@ -31,6 +33,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * padded 3, 6, 7), page sizes that are not 16, every split count, batches mixing prefill and decode, skipped
  * tokens, and one captured CUDA graph replayed as contexts change. Every kernel runs on the same case; failures
  * name the kernel and the token (its sequence and position) whose row is wrong, all kernels' failures together.
+ * Every V3 shape also runs fused (its last split merges into out, no reduce launch): against the reference in every
+ * case above, bit for bit against the unfused kernel at every split count 1 .. 256, its counters back at 0 after
+ * each run and each graph replay.
  */
 @Tag("gpu")
 class PagedAttentionGpuTest {
@@ -38,19 +43,24 @@ class PagedAttentionGpuTest {
     private static final int[] CONTEXTS = {1, 15, 16, 17, 1000, 5000, 32768};
     private final Random random = new Random();
 
-    /** One kernel the tests run: a variant, and for V3 its compiled shape. */
-    record Kernel(Variant variant, V3Shape shape) {
-        PagedAttentionKernel on(CudaDevice device) { return new PagedAttentionKernel(device, variant, shape); }
+    /** One kernel the tests run: a variant, and for V3 its compiled shape and who merges its splits. */
+    record Kernel(Variant variant, V3Shape shape, Merge merge) {
+        PagedAttentionKernel on(CudaDevice device) { return new PagedAttentionKernel(device, variant, shape, merge); }
 
         @Override
-        public String toString() { return variant == Variant.V3 ? "V3 " + shape : variant.toString(); }
+        public String toString() {
+            return variant == Variant.V3 ? "V3 " + shape + (merge == Merge.FUSED ? " fused" : "") : variant.toString();
+        }
     }
 
-    /** V2 and every V3 shape: the kernels that pick their own split counts. */
-    private static final List<Kernel> STREAMING_KERNELS = Stream.concat(Stream.of(new Kernel(Variant.STREAMING, V3Shape.DEFAULT)),
-            PagedAttentionKernel.V3_SHAPES.stream().map(shape -> new Kernel(Variant.V3, shape))).toList();
-    private static final List<Kernel> ALL_KERNELS = Stream.concat(Stream.of(new Kernel(Variant.V1, V3Shape.DEFAULT)),
-            STREAMING_KERNELS.stream()).toList();
+    /** Every V3 shape, as is and fused. */
+    private static final List<Kernel> V3_KERNELS = PagedAttentionKernel.V3_SHAPES.stream()
+            .flatMap(shape -> Stream.of(Merge.values()).map(merge -> new Kernel(Variant.V3, shape, merge))).toList();
+    /** V2 and every V3 kernel: the kernels that pick their own split counts. */
+    private static final List<Kernel> STREAMING_KERNELS = Stream.concat(
+            Stream.of(new Kernel(Variant.STREAMING, V3Shape.DEFAULT, Merge.SEPARATE)), V3_KERNELS.stream()).toList();
+    private static final List<Kernel> ALL_KERNELS = Stream.concat(
+            Stream.of(new Kernel(Variant.V1, V3Shape.DEFAULT, Merge.SEPARATE)), STREAMING_KERNELS.stream()).toList();
 
     /** Runs check for every kernel, reporting the failures of all of them. */
     private static void forEachKernel(List<Kernel> kernels, java.util.function.Consumer<Kernel> check) {
@@ -188,7 +198,7 @@ class PagedAttentionGpuTest {
              DeviceMemory out = poisoned(device, 2L * outElements);
              CudaGraph graph = CudaGraph.capture(device, () -> {
                  var splits = kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, c.numTokens,
-                         c.seqs.size(), c.layout(), workspace);
+                         c.seqs.size(), c.layout(), workspace, null, out);
                  reduce.launch(workspace, splits, in.positions, out, c.numTokens);
              })) {
             for (int[] positions : positionSets) {
@@ -200,8 +210,56 @@ class PagedAttentionGpuTest {
                 device.synchronize();
                 assertRowsClose(c, downloadBf16(out, outElements), c.reference(),
                         what + ", replay at positions " + Arrays.toString(positions));
+                c.requireCountersAtZero(workspace, what + ", replay at positions " + Arrays.toString(positions));
             }
         }
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
+    @CsvSource({"16, 4, 128", "32, 8, 128", "8, 8, 32", "8, 1, 48", "16, 2, 64", "12, 3, 96", "14, 2, 96", "64, 8, 64"})
+    void fusedMergeGivesTheUnfusedBitsAtEverySplitCount(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        // decodes of awkward lengths (1 key: one split holds keys, written directly; 15, 17: fewer keys than splits),
+        // three tokens of one prompt, and a skipped token whose rows must stay poisoned in both
+        List<Seq> seqs = List.of(new Seq(1, 1), new Seq(15, 1), new Seq(17, 1), new Seq(1000, 1), new Seq(5000, 1),
+                new Seq(300, 3), new Seq(40, 1));
+        AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, seqs);
+        int[] skip = new int[c.numTokens];
+        skip[c.numTokens - 1] = 1;
+        boolean everyCount = numHeads == 16 && headDim == 128;  // one shape at all 256 counts, the others at a few
+        int[] counts = everyCount ? IntStream.rangeClosed(1, 256).toArray() : new int[] {1, 2, 3, 7, 16, 64, 255, 256};
+        forEachKernel(PagedAttentionKernel.V3_SHAPES.stream().map(shape -> new Kernel(Variant.V3, shape, Merge.FUSED)).toList(),
+                fused -> {
+            Kernel plain = new Kernel(Variant.V3, fused.shape(), Merge.SEPARATE);
+            PagedAttentionKernel fusedKernel = fused.on(device);
+            PagedAttentionKernel plainKernel = plain.on(device);
+            // the count the fused kernel picks itself too (a fused kernel's residency may differ from the plain one's)
+            int picked;
+            try (AttentionWorkspace workspace = c.workspace(device, 256)) {
+                picked = fusedKernel.numSplits(c.numTokens, c.layout(), workspace);
+            }
+            List<String> differ = new ArrayList<>();
+            for (int numSplits : IntStream.concat(Arrays.stream(counts), IntStream.of(picked)).toArray()) {
+                float[] expected = c.runPaged(device, plainKernel, 256, numSplits, skip);
+                float[] actual = c.runPaged(device, fusedKernel, 256, numSplits, skip);
+                int first = firstDifference(expected, actual);
+                if (first >= 0) {
+                    int row = numHeads * headDim;
+                    differ.add(numSplits + " splits: token " + first / row + " head " + first % row / headDim + " dim "
+                            + first % headDim + ": " + actual[first] + " vs " + expected[first]);
+                }
+            }
+            assertTrue(differ.isEmpty(), fused + " differs from " + plain + ", heads " + numHeads + "/" + numKvHeads
+                    + ", head_dim " + headDim + ": " + differ);
+        });
+    }
+
+    /** The first index whose bits differ (NaN poison included), or -1. */
+    private static int firstDifference(float[] expected, float[] actual) {
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) return i;
+        }
+        return -1;
     }
 
     @Test

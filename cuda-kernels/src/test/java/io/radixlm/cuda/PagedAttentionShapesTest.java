@@ -23,16 +23,21 @@ class PagedAttentionShapesTest {
     @Test
     void theJavaListOfV3ShapesIsTheListTheCudaSourceInstantiates() throws IOException {
         String source = Files.readString(Path.of("src/main/cuda/paged_attention.cu"));
-        Matcher shapes = Pattern.compile("PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (true|false), (t?)\\)")
+        Matcher shapes = Pattern.compile(
+                "PAGED_ATTENTION_V3_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (true|false), (true|false), (t?)(_fused)?\\)")
                 .matcher(source);
-        List<V3Shape> instantiated = new ArrayList<>();
+        List<V3Shape> plain = new ArrayList<>();
+        List<V3Shape> fused = new ArrayList<>();
         while (shapes.find()) {
             boolean transposed = Boolean.parseBoolean(shapes.group(4));
-            assertEquals(transposed, shapes.group(5).equals("t"), "the name's suffix must say whether it is transposed");
-            instantiated.add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
+            assertEquals(transposed, shapes.group(6).equals("t"), "the name's suffix must say whether it is transposed");
+            boolean isFused = Boolean.parseBoolean(shapes.group(5));
+            assertEquals(isFused, shapes.group(7) != null, "the name's suffix must say whether it is fused");
+            (isFused ? fused : plain).add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
                     Integer.parseInt(shapes.group(3)), transposed));
         }
-        assertEquals(PagedAttentionKernel.V3_SHAPES, instantiated);
+        assertEquals(PagedAttentionKernel.V3_SHAPES, plain);
+        assertEquals(PagedAttentionKernel.V3_SHAPES, fused, "every V3 shape has a fused twin (-Dradixlm.attention.fusedReduce)");
     }
 
     @Test

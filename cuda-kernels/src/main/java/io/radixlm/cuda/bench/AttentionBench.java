@@ -69,12 +69,17 @@ final class AttentionBench {
             tables.copyFrom(shuffledPages(numPages, batchSize * 7L + context));
             PagedAttentionKernel attention = new PagedAttentionKernel(device);
             AttentionReduceKernel reduce = new AttentionReduceKernel(device);
+            // kernel only: the states into the workspace (even a fused kernel, given no out, runs its plain twin);
+            // both: with out, so that a fused kernel (-Dradixlm.attention.fusedReduce=true) merges and the reduce is a no-op
             IntFunction<PagedAttentionKernel.Splits> kernel = i -> attention.launch(q,
                     caches.get(2 * (i % copies)), caches.get(2 * (i % copies) + 1), positions, tokenSeq, tables,
                     batchSize, batchSize, layout, workspace);
+            IntFunction<PagedAttentionKernel.Splits> kernelWritingOut = i -> attention.launch(q,
+                    caches.get(2 * (i % copies)), caches.get(2 * (i % copies) + 1), positions, tokenSeq, tables,
+                    batchSize, batchSize, layout, workspace, null, out);
             int numSplits = attention.numSplits(batchSize, layout, workspace);
             double kernelMillis = graphMillis(device, kernel::apply);
-            double bothMillis = graphMillis(device, i -> reduce.launch(workspace, kernel.apply(i), positions, out, batchSize));
+            double bothMillis = graphMillis(device, i -> reduce.launch(workspace, kernelWritingOut.apply(i), positions, out, batchSize));
             double fraction = bytes / (bothMillis / 1e3) / ceilings.copyBytesPerSecond();
             double kernelFraction = bytes / (kernelMillis / 1e3) / ceilings.copyBytesPerSecond();
             ObjectNode json = JsonNodeFactory.instance.objectNode()
