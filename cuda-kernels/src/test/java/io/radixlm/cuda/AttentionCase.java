@@ -223,7 +223,7 @@ final class AttentionCase {
             splits.partAcc().fill((byte) 0xFF);
             if (numTiles < numTokens) {
                 var decodeSplits = new PagedAttentionKernel(device).launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables,
-                        numTokens, seqs.size(), layout(), workspace, skipGpu);
+                        numTokens, seqs.size(), layout(), workspace, skipGpu, out);
                 new AttentionReduceKernel(device).launch(workspace, decodeSplits, in.positions, out, numTokens, skipGpu);
             }
             prefill.launch(in.q, in.k, in.v, in.positions, in.tables, tilesGpu, numTiles, numTokens, seqs.size(), layout(),
