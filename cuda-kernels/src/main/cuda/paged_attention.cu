@@ -806,6 +806,7 @@ __device__ __forceinline__ void pagedAttentionV3(
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
             const int* skipToken, bf16* out, int* counters) {                                                   \
+        pdlGate();                                                                                              \
         pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED>(q, kCache, vCache, positions, tokenSeq, blockTables,   \
                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
