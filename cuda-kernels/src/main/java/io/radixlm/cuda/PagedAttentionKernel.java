@@ -60,10 +60,10 @@ public final class PagedAttentionKernel {
             }
         }
 
-        /** "W4U2B4" or "W4U2B4T" (case ignored), which must name one of {@link #V3_SHAPES}. */
+        /** "W4U4B2" or "W4U4B2T" (case ignored), which must name one of {@link #V3_SHAPES}. */
         public static V3Shape parse(String name) {
             var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
-            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U2B4 or W4U2B4T, not " + name);
+            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U4B2 or W4U4B2T, not " + name);
             V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
                     Integer.parseInt(m.group(3)), !m.group(4).isEmpty());
             if (!V3_SHAPES.contains(shape)) throw new IllegalArgumentException("no V3 kernel " + name + "; built: " + V3_SHAPES);

@@ -22,7 +22,7 @@ import java.util.function.IntFunction;
  * The decode attention kernels alone (paged_attention + attention_reduce, one layer of the given shape):
  * batchSize queries, each over context keys of random KV on shuffled pages. Reported as bytes of K, V
  * and Q read ÷ time ÷ the measured copy bandwidth. The kernel variant is the JVM's (V3 in the shape
- * -Dradixlm.attention.v3 names, default W4U2B4T; -Dradixlm.attention.v2=true: the V2 streaming kernel;
+ * -Dradixlm.attention.v3 names, default W4U4B2; -Dradixlm.attention.v2=true: the V2 streaming kernel;
  * v1=true: the first), with the workspace a decode step of this batch would have.
  * Timed per launch inside replayed CUDA graphs (as a decode step runs them), cycling through K/V copies so that
  * the cache is read from HBM.
