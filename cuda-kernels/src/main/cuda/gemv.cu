@@ -87,10 +87,33 @@ __device__ __forceinline__ void loadWeightRound(uint4 (&wv)[UNROLL][OPW], const 
     }
 }
 
+// Early L2 prefetch. Under programmatic dependent launch the first wave of a GEMV's CTAs becomes resident while
+// the kernels before it still run (for o_proj: the decode attention and its reduce, which are latency-bound and
+// leave HBM mostly idle for several microseconds). Each CTA of that wave (blockIdx.x < resident) then asks L2
+// for the rows of the CTAs that will take its place in the next `waves` waves, before its pdlWait, so the idle
+// HBM time fills with weights the kernel reads later from L2. The rows stream once either way: no extra bytes.
+template <int OPW, typename RowOf>
+__device__ __forceinline__ void prefetchLaterWaves(const bf16* w, int numChunks, int resident, int waves, RowOf rowOf) {
+    if ((int)blockIdx.x >= resident) return;
+    const int linesPerRow = (numChunks + 7) >> 3;  // 128-byte lines
+    for (int k = 1; k <= waves; k++) {
+        const int t = blockIdx.x + k * resident;
+        if (t >= (int)gridDim.x) break;
+#pragma unroll
+        for (int o = 0; o < OPW; o++) {
+            const char* row = reinterpret_cast<const char*>(w) + (long)rowOf(t, o) * numChunks * 16;
+            for (int line = threadIdx.x; line < linesPerRow; line += GEMV_BLOCK) {
+                asm volatile("prefetch.global.L2 [%0];" ::"l"(row + line * 128));
+            }
+        }
+    }
+}
+
 // One CTA: output rows [blockIdx.x · OPW, + OPW) for x rows [0, rows), ROWS ≥ rows.
 template <int ROWS, int OPW, int UNROLL>
 __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16* __restrict__ w,
-                                         float* __restrict__ y, int rows, int in, int out) {
+                                         float* __restrict__ y, int rows, int in, int out, int resident,
+                                         int prefetchWaves) {
     constexpr int N = OPW * ROWS;  // partial sums per thread, value o · ROWS + r
     const int numChunks = in >> 3;  // 16-byte chunks per row
     const int firstOut = blockIdx.x * OPW;
@@ -116,6 +139,8 @@ __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16*
     // under programmatic dependent launch it overlaps the tail of the kernel that produces x.
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
+    prefetchLaterWaves<OPW>(w, numChunks, resident, prefetchWaves,
+                            [out](int t, int o) { return min(t * OPW + o, out - 1); });
     pdlWait();
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
         if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
@@ -155,8 +180,8 @@ __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16*
 #define GEMV_KERNEL(NAME, ROWS, OPW, UNROLL)                                                              \
     extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                           \
     NAME(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ y, int rows, int in, \
-         int out) {                                                                                       \
-        gemvTile<ROWS, OPW, UNROLL>(x, w, y, rows, in, out);                                              \
+         int out, int resident, int prefetchWaves) {                                                      \
+        gemvTile<ROWS, OPW, UNROLL>(x, w, y, rows, in, out, resident, prefetchWaves);                     \
     }
 
 GEMV_KERNEL(gemv_rows1, 1, 2, 4)
@@ -200,6 +225,16 @@ struct FusedGemvArgs {
     bf16* kCache;             // ROPE: (numSlots, numKvHeads, headDim) bf16
     bf16* vCache;
     int numHeads, numKvHeads, headDim;
+    int resident, prefetchWaves;  // prefetchLaterWaves
+};
+
+// What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads (and RoPE's
+// double-precision angle) overlap the weight stream instead of lengthening the end of a short-lived CTA.
+struct EpilogueInputs {
+    float bias0, bias1;        // RESIDUAL, ROPE: the bias of the two rows (0 without one)
+    float residual0, residual1;  // RESIDUAL: the residual of the two rows
+    float c, s;                // ROPE: the rotation of the CTA's pair
+    long slotBase;             // ROPE: first element of the token's KV slot
 };
 
 // The weight row of output slot o (0 or 1) of CTA p.
@@ -240,7 +275,35 @@ __device__ __forceinline__ void loadInputChunk(const FusedGemvArgs& a, int c, fl
 }
 
 template <int EPI>
-__device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, int p, int out, float v0, float v1) {
+__device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs& a, int p, int out) {
+    EpilogueInputs e = {0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0};
+    const int row0 = fusedRow<EPI>(p, 0, out, a);
+    const int row1 = fusedRow<EPI>(p, 1, out, a);  // RESIDUAL with odd out: the last row twice, written once
+    if ((EPI == EPI_RESIDUAL || EPI == EPI_ROPE) && a.bias != nullptr) {
+        e.bias0 = a.bias[row0];
+        e.bias1 = a.bias[row1];
+    }
+    if (EPI == EPI_RESIDUAL) {
+        e.residual0 = a.residualOut[row0];
+        e.residual1 = a.residualOut[row1];
+    }
+    if (EPI == EPI_ROPE) {
+        const int half = a.headDim >> 1;
+        const int qkPairs = (a.numHeads + a.numKvHeads) * half;
+        e.slotBase = (long)a.slotMapping[0] * a.numKvHeads * a.headDim;
+        if (p < qkPairs) {
+            double s, c;  // as rope.cu: the angle in double, then rounded to float
+            sincos((double)a.positions[0] * a.invFreq[p % half], &s, &c);
+            e.c = (float)c;
+            e.s = (float)s;
+        }
+    }
+    return e;
+}
+
+template <int EPI>
+__device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const EpilogueInputs& e, int p, int out,
+                                              float v0, float v1) {
     const int row0 = fusedRow<EPI>(p, 0, out, a);
     const int row1 = fusedRow<EPI>(p, 1, out, a);
     if (EPI == EPI_STORE) {
@@ -248,38 +311,30 @@ __device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, int p, int
         if (2 * p + 1 < out) a.y[row1] = v1;
     } else if (EPI == EPI_RESIDUAL) {
         // as the unfused path rounds: proj (+ bias) first, then residual + proj
-        const float d0 = a.bias != nullptr ? v0 + a.bias[row0] : v0;
-        a.residualOut[row0] = a.residualOut[row0] + d0;
-        if (2 * p + 1 < out) {
-            const float d1 = a.bias != nullptr ? v1 + a.bias[row1] : v1;
-            a.residualOut[row1] = a.residualOut[row1] + d1;
-        }
+        a.residualOut[row0] = e.residual0 + (a.bias != nullptr ? v0 + e.bias0 : v0);
+        if (2 * p + 1 < out) a.residualOut[row1] = e.residual1 + (a.bias != nullptr ? v1 + e.bias1 : v1);
     } else if (EPI == EPI_SWIGLU) {
         a.act[p] = toBf16(siluMul(v0, v1));
     } else {  // EPI_ROPE
-        const float x0 = a.bias != nullptr ? v0 + a.bias[row0] : v0;
-        const float x1 = a.bias != nullptr ? v1 + a.bias[row1] : v1;
+        const float x0 = a.bias != nullptr ? v0 + e.bias0 : v0;
+        const float x1 = a.bias != nullptr ? v1 + e.bias1 : v1;
         const int half = a.headDim >> 1;
         const int qkPairs = (a.numHeads + a.numKvHeads) * half;
-        const long slotBase = (long)a.slotMapping[0] * a.numKvHeads * a.headDim;
         if (p < qkPairs) {
             const int head = p / half;
             const int i = p - head * half;
-            double s, c;  // as rope.cu: the angle in double, then rounded to float
-            sincos((double)a.positions[0] * a.invFreq[i], &s, &c);
-            const float cf = (float)c, sf = (float)s;
-            const float r0 = x0 * cf - x1 * sf;
-            const float r1 = x1 * cf + x0 * sf;
+            const float r0 = x0 * e.c - x1 * e.s;
+            const float r1 = x1 * e.c + x0 * e.s;
             if (head < a.numHeads) {
                 a.qOut[head * a.headDim + i] = r0;
                 a.qOut[head * a.headDim + i + half] = r1;
             } else {
-                bf16* k = a.kCache + slotBase + (head - a.numHeads) * a.headDim + i;
+                bf16* k = a.kCache + e.slotBase + (head - a.numHeads) * a.headDim + i;
                 k[0] = toBf16(r0);
                 k[half] = toBf16(r1);
             }
         } else {
-            bf16* v = a.vCache + slotBase + 2 * (p - qkPairs);  // v's (kvHead, i) is its column within v
+            bf16* v = a.vCache + e.slotBase + 2 * (p - qkPairs);  // v's (kvHead, i) is its column within v
             v[0] = toBf16(x0);
             v[1] = toBf16(x1);
         }
@@ -302,7 +357,11 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
+    prefetchLaterWaves<OPW>(w, numChunks, a.resident, a.prefetchWaves,
+                            [&a, out](int t, int o) { return fusedRow<EPI>(t, o, out, a); });
     pdlWait();
+    EpilogueInputs e;
+    if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
         if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
 #pragma unroll
@@ -335,15 +394,17 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
         }
         float scale = 1.0f;
         if (NORM_IN) scale = rsqrtf(total[N == 4 ? 2 : 0] / in + a.eps);  // as fused_add_rms_norm
-        fusedEpilogue<EPI>(a, p, out, total[0] * scale, total[1] * scale);
+        fusedEpilogue<EPI>(a, e, p, out, total[0] * scale, total[1] * scale);
     }
 }
 
 // grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
-                    const float* __restrict__ bias, int in, int out) {
+                    const float* __restrict__ bias, int in, int out, int resident, int prefetchWaves) {
     FusedGemvArgs a = {};
+    a.resident = resident;
+    a.prefetchWaves = prefetchWaves;
     a.x = x;
     a.residualOut = residual;
     a.bias = bias;
@@ -353,8 +414,10 @@ gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, floa
 // grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
-                float* __restrict__ y, int in, int out, float eps) {
+                float* __restrict__ y, int in, int out, float eps, int resident, int prefetchWaves) {
     FusedGemvArgs a = {};
+    a.resident = resident;
+    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;
@@ -365,8 +428,10 @@ gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ nor
 // grid (out / 2) = intermediate; w (2 · intermediate, in) holds gate then up. act (intermediate) bf16.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
-                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) {
+                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps, int resident, int prefetchWaves) {
     FusedGemvArgs a = {};
+    a.resident = resident;
+    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;
@@ -380,8 +445,10 @@ gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict_
                      const bf16* __restrict__ w, const float* __restrict__ bias, const int* __restrict__ positions,
                      const int* __restrict__ slotMapping, const double* __restrict__ invFreq, float* __restrict__ qOut,
                      bf16* __restrict__ kCache, bf16* __restrict__ vCache, int in, int numHeads, int numKvHeads,
-                     int headDim, float eps) {
+                     int headDim, float eps, int resident, int prefetchWaves) {
     FusedGemvArgs a = {};
+    a.resident = resident;
+    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;
