@@ -17,7 +17,8 @@ import java.util.Map;
  * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
  * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for a single row (decode at
- * batch 1), a cuBLAS GEMM otherwise. Everything is enqueued on one stream; only the logits (or,
+ * batch 1), a cuBLAS GEMM otherwise; a step of cuBLAS products writes gate/up as bf16 and adds o/down straight
+ * into the residual ({@link #CUT_PREFILL_TRAFFIC}). Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
@@ -391,7 +392,7 @@ public final class CudaBackend implements Backend {
         emit(trace, "embedding", b.residual, numTokens, hidden);
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
-            // the previous layer's MLP output joins the residual stream inside this norm
+            // the previous layer's MLP output joins the residual stream inside this norm (FUSED: it did in down_proj)
             rmsNorm.launch(b.residual, l == 0 ? null : delta, layer.inputNorm(), b.normed, numTokens, hidden, eps);
             mark("attn_norm");
             attentionBlock(l, layer, numTokens, numSeqs, split, epilogue);
