@@ -33,6 +33,10 @@ __device__ __forceinline__ void pdlGate() {
 __device__ __forceinline__ float toFloat(bf16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ bf16 toBf16(float x) { return __float2bfloat16_rn(x); }
 
+// silu(gate) * up in float32: the one expression every SwiGLU (swiglu.cu, the fused GEMV in gemv.cu) inlines,
+// so that they round alike.
+__device__ __forceinline__ float siluMul(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
+
 __device__ __forceinline__ float warpSum(float v) {
     for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
     return v;

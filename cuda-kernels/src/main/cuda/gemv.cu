@@ -164,3 +164,236 @@ GEMV_KERNEL(gemv_rows2, 2, 2, 4)
 GEMV_KERNEL(gemv_rows4, 4, 4, 2)
 GEMV_KERNEL(gemv_rows8, 8, 4, 2)
 
+
+// ---------------------------------------------------------------------------------------------------
+// The fused 1-row GEMVs of a decode step at batch 1 (CudaBackend's fused decode path). Each folds into
+// the GEMV the small kernel that would otherwise run before or after it, so that a layer is six serial
+// kernels instead of ten; the weight stream, which is what the time is spent on, is the same as in
+// gemv_rows1 (2 output rows a CTA, 4 rounds of loads in flight, the first before pdlWait).
+// - Input NORM_IN: x is RMSNorm(residual) · normWeight, but the norm's scale is not known before the CTA
+//   has read all of x. The CTA computes Σ w·(residual·normWeight) and Σ residual² in the same pass (every
+//   thread sees its own chunks, the CTA all of them once) and scales its two sums by rsqrt(mean + eps) at
+//   the end. So no CTA waits on a norm prologue (what made the second session's fused GEMVs lose 18% of
+//   bandwidth), and x is never rounded to bf16: the result differs from norm-then-GEMV by that rounding.
+// - Epilogues: STORE y (f32); RESIDUAL residual += y (+ bias): the residual add of the next norm, race-free
+//   since each output row belongs to one CTA; SWIGLU: the CTA's two rows are gate row p and up row p, it
+//   writes act[p] = silu(gate)·up (bf16); ROPE: the two rows are a rotate-half pair (i, i + headDim/2) of a
+//   q or k head, rotated and written to q (f32) or the K page; v rows come in consecutive pairs and go to
+//   the V page. The q/k norm of qwen3 spans a whole head, so such models keep the separate RoPE kernel.
+// Output rows past `out` (STORE, RESIDUAL with odd out) re-read the last row and are not written.
+
+enum GemvEpilogue { EPI_STORE = 0, EPI_RESIDUAL = 1, EPI_SWIGLU = 2, EPI_ROPE = 3 };
+
+struct FusedGemvArgs {
+    const bf16* x;            // (in) bf16: the input when not normIn
+    const float* residual;    // (in) f32: the residual stream, the input when normIn
+    const bf16* normWeight;   // (in) bf16, normIn only
+    float eps;
+    float* y;                 // STORE: (out) f32
+    float* residualOut;       // RESIDUAL: (out) f32, updated in place (out == in of the next layer)
+    const float* bias;        // RESIDUAL, ROPE: (out) f32 or null
+    bf16* act;                // SWIGLU: (out / 2) bf16
+    const int* positions;     // ROPE: the token's position (element 0)
+    const int* slotMapping;   // ROPE: its KV slot (element 0)
+    const double* invFreq;    // ROPE: (headDim / 2) f64
+    float* qOut;              // ROPE: (numHeads · headDim) f32
+    bf16* kCache;             // ROPE: (numSlots, numKvHeads, headDim) bf16
+    bf16* vCache;
+    int numHeads, numKvHeads, headDim;
+};
+
+// The weight row of output slot o (0 or 1) of CTA p.
+template <int EPI>
+__device__ __forceinline__ int fusedRow(int p, int o, int out, const FusedGemvArgs& a) {
+    if (EPI == EPI_SWIGLU) return p + o * (out >> 1);
+    if (EPI == EPI_ROPE) {
+        const int half = a.headDim >> 1;
+        const int qkPairs = (a.numHeads + a.numKvHeads) * half;
+        if (p < qkPairs) {
+            const int head = p / half;
+            return head * a.headDim + (p - head * half) + o * half;
+        }
+        return 2 * qkPairs + 2 * (p - qkPairs) + o;
+    }
+    return min(2 * p + o, out - 1);
+}
+
+// x chunk c (8 inputs) as float32; NORM_IN also adds its squares to sumSquares.
+template <bool NORM_IN>
+__device__ __forceinline__ void loadInputChunk(const FusedGemvArgs& a, int c, float (&xf)[8], float& sumSquares) {
+    if (NORM_IN) {
+        const float4* r4 = reinterpret_cast<const float4*>(a.residual) + 2 * c;
+        const float4 lo = __ldg(r4);
+        const float4 hi = __ldg(r4 + 1);
+        const uint4 g = __ldg(reinterpret_cast<const uint4*>(a.normWeight) + c);
+        const float r[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+        float gf[8];
+        unpack8(g, gf);
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            sumSquares = fmaf(r[k], r[k], sumSquares);
+            xf[k] = r[k] * gf[k];
+        }
+    } else {
+        unpack8(__ldg(reinterpret_cast<const uint4*>(a.x) + c), xf);
+    }
+}
+
+template <int EPI>
+__device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, int p, int out, float v0, float v1) {
+    const int row0 = fusedRow<EPI>(p, 0, out, a);
+    const int row1 = fusedRow<EPI>(p, 1, out, a);
+    if (EPI == EPI_STORE) {
+        a.y[row0] = v0;
+        if (2 * p + 1 < out) a.y[row1] = v1;
+    } else if (EPI == EPI_RESIDUAL) {
+        // as the unfused path rounds: proj (+ bias) first, then residual + proj
+        const float d0 = a.bias != nullptr ? v0 + a.bias[row0] : v0;
+        a.residualOut[row0] = a.residualOut[row0] + d0;
+        if (2 * p + 1 < out) {
+            const float d1 = a.bias != nullptr ? v1 + a.bias[row1] : v1;
+            a.residualOut[row1] = a.residualOut[row1] + d1;
+        }
+    } else if (EPI == EPI_SWIGLU) {
+        a.act[p] = toBf16(siluMul(v0, v1));
+    } else {  // EPI_ROPE
+        const float x0 = a.bias != nullptr ? v0 + a.bias[row0] : v0;
+        const float x1 = a.bias != nullptr ? v1 + a.bias[row1] : v1;
+        const int half = a.headDim >> 1;
+        const int qkPairs = (a.numHeads + a.numKvHeads) * half;
+        const long slotBase = (long)a.slotMapping[0] * a.numKvHeads * a.headDim;
+        if (p < qkPairs) {
+            const int head = p / half;
+            const int i = p - head * half;
+            double s, c;  // as rope.cu: the angle in double, then rounded to float
+            sincos((double)a.positions[0] * a.invFreq[i], &s, &c);
+            const float cf = (float)c, sf = (float)s;
+            const float r0 = x0 * cf - x1 * sf;
+            const float r1 = x1 * cf + x0 * sf;
+            if (head < a.numHeads) {
+                a.qOut[head * a.headDim + i] = r0;
+                a.qOut[head * a.headDim + i + half] = r1;
+            } else {
+                bf16* k = a.kCache + slotBase + (head - a.numHeads) * a.headDim + i;
+                k[0] = toBf16(r0);
+                k[half] = toBf16(r1);
+            }
+        } else {
+            bf16* v = a.vCache + slotBase + 2 * (p - qkPairs);  // v's (kvHead, i) is its column within v
+            v[0] = toBf16(x0);
+            v[1] = toBf16(x1);
+        }
+    }
+}
+
+// One CTA, 1 row of x: output slots 0, 1 of CTA blockIdx.x (rows from fusedRow).
+template <bool NORM_IN, int EPI>
+__device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
+    constexpr int OPW = 2, UNROLL = 4;
+    const int numChunks = in >> 3;
+    const int p = blockIdx.x;
+    const uint4* wRow[OPW];
+#pragma unroll
+    for (int o = 0; o < OPW; o++) {
+        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI>(p, o, out, a) * numChunks;
+    }
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // row 0, row 1, Σ residual² (NORM_IN), padding
+    constexpr int STEP = GEMV_BLOCK * UNROLL;
+    uint4 wv[UNROLL][OPW];
+    pdlTrigger();
+    loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
+    pdlWait();
+    for (int base = threadIdx.x; base < numChunks; base += STEP) {
+        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
+#pragma unroll
+        for (int u = 0; u < UNROLL; u++) {
+            const int c = base + u * GEMV_BLOCK;
+            if (c >= numChunks) break;
+            float xf[8];
+            loadInputChunk<NORM_IN>(a, c, xf, acc[2]);
+#pragma unroll
+            for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
+        }
+    }
+    constexpr int N = NORM_IN ? 4 : 2;
+    __shared__ float partial[GEMV_WARPS][N];
+    float vals[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) vals[i] = acc[i];
+    constexpr int GROUP = 32 / N;
+    const float sum = transposingWarpSum<N>(vals);
+    const int lane = threadIdx.x & 31;
+    if (lane % GROUP == 0) partial[threadIdx.x >> 5][lane / GROUP] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        float total[N];
+#pragma unroll
+        for (int i = 0; i < N; i++) {
+            total[i] = 0.0f;
+#pragma unroll
+            for (int warp = 0; warp < GEMV_WARPS; warp++) total[i] += partial[warp][i];
+        }
+        float scale = 1.0f;
+        if (NORM_IN) scale = rsqrtf(total[N == 4 ? 2 : 0] / in + a.eps);  // as fused_add_rms_norm
+        fusedEpilogue<EPI>(a, p, out, total[0] * scale, total[1] * scale);
+    }
+}
+
+// grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
+                    const float* __restrict__ bias, int in, int out) {
+    FusedGemvArgs a = {};
+    a.x = x;
+    a.residualOut = residual;
+    a.bias = bias;
+    fusedGemvTile<false, EPI_RESIDUAL>(a, w, in, out);
+}
+
+// grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
+                float* __restrict__ y, int in, int out, float eps) {
+    FusedGemvArgs a = {};
+    a.residual = residual;
+    a.normWeight = normWeight;
+    a.eps = eps;
+    a.y = y;
+    fusedGemvTile<true, EPI_STORE>(a, w, in, out);
+}
+
+// grid (out / 2) = intermediate; w (2 · intermediate, in) holds gate then up. act (intermediate) bf16.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
+                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) {
+    FusedGemvArgs a = {};
+    a.residual = residual;
+    a.normWeight = normWeight;
+    a.eps = eps;
+    a.act = act;
+    fusedGemvTile<true, EPI_SWIGLU>(a, w, in, out);
+}
+
+// grid (out / 2), out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
+                     const bf16* __restrict__ w, const float* __restrict__ bias, const int* __restrict__ positions,
+                     const int* __restrict__ slotMapping, const double* __restrict__ invFreq, float* __restrict__ qOut,
+                     bf16* __restrict__ kCache, bf16* __restrict__ vCache, int in, int numHeads, int numKvHeads,
+                     int headDim, float eps) {
+    FusedGemvArgs a = {};
+    a.residual = residual;
+    a.normWeight = normWeight;
+    a.eps = eps;
+    a.bias = bias;
+    a.positions = positions;
+    a.slotMapping = slotMapping;
+    a.invFreq = invFreq;
+    a.qOut = qOut;
+    a.kCache = kCache;
+    a.vCache = vCache;
+    a.numHeads = numHeads;
+    a.numKvHeads = numKvHeads;
+    a.headDim = headDim;
+    fusedGemvTile<true, EPI_ROPE>(a, w, in, (numHeads + 2 * numKvHeads) * headDim);
+}

@@ -1,8 +1,5 @@
 #include "common.cuh"
 
-// silu(gate) * up in float32: the one expression both kernels below inline, so that they round alike.
-__device__ __forceinline__ float siluMul(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
-
 // out (numTokens, intermediate) bf16 = silu(gate) * up, where gateUp (numTokens, 2 * intermediate)
 // float32 holds gate then up (one fused projection). grid covers numTokens * intermediate.
 // The first kernel (v1): kept for -Dradixlm.elementwise.v1=true and for intermediate % 4 != 0.

@@ -18,7 +18,8 @@ import java.util.Map;
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
  * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for a single row (decode at
  * batch 1), a cuBLAS GEMM otherwise; a step of cuBLAS products writes gate/up as bf16 and adds o/down straight
- * into the residual ({@link #CUT_PREFILL_TRAFFIC}). Everything is enqueued on one stream; only the logits (or,
+ * into the residual ({@link #CUT_PREFILL_TRAFFIC}). A step of a single token runs the fused GEMVs instead
+ * ({@link FusedGemvKernel}: the norms, RoPE + KV write, SwiGLU and residual adds inside the GEMVs). Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
 public final class CudaBackend implements Backend {
@@ -38,6 +39,12 @@ public final class CudaBackend implements Backend {
      * (beta = 1), so the next norm only reads it. -Dradixlm.prefillTraffic=false keeps float32 gate/up and proj.
      */
     static final boolean CUT_PREFILL_TRAFFIC = !"false".equals(System.getProperty("radixlm.prefillTraffic"));
+    /**
+     * The fused decode path of a 1-token step (FusedGemvKernel: norms, RoPE + KV write, SwiGLU and residual adds
+     * folded into the GEMVs; six kernels a layer instead of ten). -Dradixlm.fusedDecode=false runs such steps
+     * through the separate kernels, as every other step does.
+     */
+    static final boolean USE_FUSED_DECODE = !"false".equals(System.getProperty("radixlm.fusedDecode"));
     /** Decode batches of up to this many sequences replay a captured CUDA graph; larger ones launch eagerly. */
     public static final int MAX_GRAPH_BATCH = DecodeGraphs.MAX_BUCKET;
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
@@ -64,6 +71,7 @@ public final class CudaBackend implements Backend {
     private final AttentionReduceKernel attentionReduce;
     private final PrefillAttentionKernel prefillAttention;
     private final SwigluKernel swiglu;
+    private final FusedGemvKernel fusedGemv;
     private final BiasAddKernel biasAdd;
     private final GatherRowsKernel gatherRows;
     private final ArgmaxKernel argmax;
@@ -77,6 +85,7 @@ public final class CudaBackend implements Backend {
     private final DecodeGraphs graphs = new DecodeGraphs();
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
+    private boolean fusedDecodeEnabled = USE_FUSED_DECODE;
     private OpTimeline timeline; // non-null only while profile() captures a step
     private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
     private int prefillMinSplitKeys = PrefillAttentionKernel.MIN_SPLIT_KEYS;
@@ -134,6 +143,7 @@ public final class CudaBackend implements Backend {
         this.attentionReduce = new AttentionReduceKernel(device);
         this.prefillAttention = new PrefillAttentionKernel(device);
         this.swiglu = new SwigluKernel(device);
+        this.fusedGemv = new FusedGemvKernel(device);
         this.biasAdd = new BiasAddKernel(device);
         this.gatherRows = new GatherRowsKernel(device);
         this.argmax = new ArgmaxKernel(device);
@@ -261,6 +271,16 @@ public final class CudaBackend implements Backend {
      */
     public void setPrefillKernelEnabled(boolean enabled) { this.prefillKernelEnabled = enabled; }
 
+    /**
+     * Steps of one token (decode at batch 1) run the fused GEMVs (on by default, unless {@link #USE_FUSED_DECODE}
+     * is false); off: the separate norm, RoPE, SwiGLU kernels as for every other step. Drops captured graphs.
+     */
+    public void setFusedDecodeEnabled(boolean enabled) {
+        device.synchronize();
+        graphs.close();
+        this.fusedDecodeEnabled = enabled;
+    }
+
     /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
     public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
 
@@ -383,6 +403,10 @@ public final class CudaBackend implements Backend {
 
     /** The kernels of one step over the metadata already in the step buffers. */
     private void enqueueStep(int numTokens, int numSeqs, int numRows, AttentionSplit split, ForwardTrace trace) {
+        if (usesFusedDecode(numTokens, numRows, split, trace)) {
+            enqueueFusedDecodeStep(numSeqs, split);
+            return;
+        }
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
         Epilogue epilogue = epilogueFor(numTokens, trace);
@@ -414,6 +438,61 @@ public final class CudaBackend implements Backend {
         mark("argmax");
     }
 
+    /**
+     * A step of one token and one logit row with no trace (a trace wants the tensors the fused kernels never
+     * write) on shapes the fused GEMVs take.
+     */
+    private boolean usesFusedDecode(int numTokens, int numRows, AttentionSplit split, ForwardTrace trace) {
+        StepBuffers b = buffers;
+        return fusedDecodeEnabled && trace == null && numTokens == 1 && numRows == 1 && split.numPrefillTiles() == 0
+                && linear.usesGemv(b.normed, weights.lmHead(), 1, config.hiddenSize())
+                && FusedGemvKernel.supports(config.hiddenSize(), b.residual.address(), b.attnOut.address(), b.act.address())
+                && FusedGemvKernel.supports(config.qDim()) && FusedGemvKernel.supports(config.intermediateSize());
+    }
+
+    /**
+     * One token through the fused GEMVs: the residual stream is updated by the o and down GEMVs themselves and
+     * normalised inside the qkv, gate/up and LM head GEMVs. Per layer: qkv (+ norm, RoPE, KV write), attention,
+     * its reduce, o (+ residual), gate/up (+ norm, SwiGLU), down (+ residual). Op names as the unfused step's.
+     */
+    private void enqueueFusedDecodeStep(int numSeqs, AttentionSplit split) {
+        int hidden = config.hiddenSize();
+        StepBuffers b = buffers;
+        embedding.launch(weights.embedding(), b.tokenIds, b.residual, 1, config.vocabSize(), hidden);
+        mark("embedding");
+        for (int l = 0; l < config.numLayers(); l++) {
+            CudaWeights.Layer layer = weights.layers().get(l);
+            var shape = ropeShape();
+            if (layer.qNorm() == null) {
+                fusedGemv.normRope(b.residual, layer.inputNorm(), layer.qkv(), layer.qkvBias(),
+                        new FusedGemvKernel.RopeTarget(b.positions, b.slotMapping, invFreq, b.q, kCache.get(l), vCache.get(l), shape),
+                        hidden, eps);
+                mark("qkv_proj");
+            } else { // the q/k norm spans whole heads: qkv first, then the RoPE kernel
+                fusedGemv.norm(b.residual, layer.inputNorm(), layer.qkv(), b.qkv, hidden, shape.qkvWidth(), eps);
+                mark("qkv_proj");
+                rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
+                        b.q, kCache.get(l), vCache.get(l), 1, shape, eps);
+                mark("rope_kv_write");
+            }
+            decodeAttention(l, 1, numSeqs, split);
+            fusedGemv.residual(b.attnOut, layer.o(), layer.oBias(), b.residual, config.qDim(), hidden);
+            mark("o_proj");
+            fusedGemv.normSwiglu(b.residual, layer.postNorm(), layer.gateUp(), b.act, hidden, config.intermediateSize(), eps);
+            mark("gate_up_proj");
+            fusedGemv.residual(b.act, layer.down(), null, b.residual, config.intermediateSize(), hidden);
+            mark("down_proj");
+        }
+        fusedGemv.norm(b.residual, weights.finalNorm(), weights.lmHead(), b.logits, hidden, config.vocabSize(), eps);
+        mark("lm_head");
+        argmax.launch(b.logits, b.sampled, b.argmaxScratch, 1, config.vocabSize());
+        mark("argmax");
+    }
+
+    private RopeKvWriteKernel.Shape ropeShape() {
+        return new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize);
+    }
+
     /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into proj or the residual. */
     private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split,
                                 Epilogue epilogue) {
@@ -422,21 +501,9 @@ public final class CudaBackend implements Backend {
         linear.apply(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
         mark("qkv_proj");
         rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
-                b.q, kCache.get(l), vCache.get(l), numTokens,
-                new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize), eps);
+                b.q, kCache.get(l), vCache.get(l), numTokens, ropeShape(), eps);
         mark("rope_kv_write");
-        var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
-                pageSize, numPages + 1, b.maxPagesPerSeq);
-        if (split.numDecodeTokens() > 0) {
-            // with prefill tiles in the step, their tokens are skipped here (and written below); a fused V3 kernel
-            // writes attnOut itself, and the reduce then launches nothing
-            DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
-            var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
-            mark("decode_attention");
-            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
-            if (!splits.outWritten()) mark("attention_reduce");
-        }
+        var layout = decodeAttention(l, numTokens, numSeqs, split);
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         if (split.numPrefillTiles() > 0) mark("prefill_attention");
@@ -446,6 +513,27 @@ public final class CudaBackend implements Backend {
             biasAdd.launch(projected, layer.oBias(), numTokens, config.hiddenSize());
             mark("o_bias");
         }
+    }
+
+    /**
+     * The paged (decode) attention of the step's decode tokens and its reduce, from buffers.q into buffers.attnOut;
+     * returns the KV layout of the step.
+     */
+    private PagedAttentionKernel.Layout decodeAttention(int l, int numTokens, int numSeqs, AttentionSplit split) {
+        StepBuffers b = buffers;
+        var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
+                pageSize, numPages + 1, b.maxPagesPerSeq);
+        if (split.numDecodeTokens() > 0) {
+            // with prefill tiles in the step, their tokens are skipped here (and written by the prefill kernel); a
+            // fused V3 kernel writes attnOut itself, and the reduce then launches nothing
+            DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
+            var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
+                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
+            mark("decode_attention");
+            attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
+            if (!splits.outWritten()) mark("attention_reduce");
+        }
+        return layout;
     }
 
     /** normed → gate/up (float32, or bf16 when FUSED) → SwiGLU → down_proj, into proj or the residual. */

@@ -85,6 +85,44 @@ class CudaBackendGpuTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("modelNames")
+    void fusedDecodeMatchesTransformersAndTheSeparateKernels(String model) {
+        GpuTestSupport.device();
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int[] ids = Golden.modelReference(model).sequence(33).ids();
+        NpyArray reference = Golden.referenceLogits(model, 33);
+        int vocab = config.vocabSize();
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend fused = new CudaBackend(config, weights, 0.45);
+             CudaBackend separate = new CudaBackend(config, weights, 0.45)) {
+            separate.setFusedDecodeEnabled(false);
+            float[] fusedLogits = new float[13 * vocab];
+            float[] separateLogits = new float[13 * vocab];
+            for (CudaBackend gpu : new CudaBackend[] {fused, separate}) {
+                gpu.allocateKvCache(64, PAGE_SIZE);
+                gpu.forward(prefill(ids, 0, 20, new int[] {19}, 5));
+                for (int pos = 20; pos < 33; pos++) { // one token a step: the fused path when enabled
+                    float[] step = gpu.forward(prefill(ids, pos, pos + 1, new int[] {0}, 5));
+                    System.arraycopy(step, 0, gpu == fused ? fusedLogits : separateLogits, (pos - 20) * vocab, vocab);
+                }
+            }
+            ForwardBatch last = prefill(ids, 32, 33, new int[] {0}, 5);
+            assertTrue(!fused.profile(last, 1).containsKey("attn_norm"), "the fused step has no separate norm kernel");
+            assertTrue(separate.profile(last, 1).containsKey("attn_norm"), "the switch brings the norm kernel back");
+            float[] expected = Arrays.copyOfRange(reference.data(), 20 * vocab, 33 * vocab);
+            double fusedError = Golden.relativeError(fusedLogits, expected);
+            double separateError = Golden.relativeError(separateLogits, expected);
+            double between = Golden.relativeError(fusedLogits, separateLogits);
+            System.err.printf("[gpu-test] %s 13 decode steps: fused %.2e, separate %.2e vs transformers; fused vs separate %.2e%n",
+                    model, fusedError, separateError, between);
+            assertTrue(fusedError <= BF16_LOGITS_TOLERANCE, "fused vs transformers: relative error " + fusedError);
+            assertTrue(between <= BF16_LOGITS_TOLERANCE, "fused vs separate kernels: relative difference " + between);
+            assertEquals(0, greedyDisagreements(fusedLogits, expected, vocab), "greedy tokens differ from transformers");
+        }
+    }
+
     @Test
     void prefixHitPrefillMatchesColdPrefill() {
         GpuTestSupport.device();

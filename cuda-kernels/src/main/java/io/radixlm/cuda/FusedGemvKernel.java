@@ -1,0 +1,118 @@
+package io.radixlm.cuda;
+
+/**
+ * The fused 1-row GEMVs of a decode step at batch 1 (gemv.cu, "fused"): each streams its weights as
+ * gemv_rows1 does and folds in the small kernel that would run before or after it.
+ * <ul>
+ * <li>{@link #residual}: residual += x · wᵀ (+ bias), the residual add of o_proj and down_proj;
+ * <li>{@link #norm}: y = RMSNorm(residual) · normWeight · wᵀ, the LM head (and qwen3's qkv);
+ * <li>{@link #normSwiglu}: act = SwiGLU(RMSNorm(residual) · gate/up), the MLP's first half;
+ * <li>{@link #normRope}: RMSNorm + qkv + bias + RoPE, q into qOut and k, v into their KV slot.
+ * </ul>
+ * The norm is applied as a scale at the end of each CTA (its sum of squares is gathered in the same pass
+ * as the products), so its input is not rounded to bf16 as the unfused norm kernel's output is: results
+ * agree with the unfused path to bf16 rounding, not bit for bit.
+ */
+public final class FusedGemvKernel {
+    private static final int BLOCK = 128; // GEMV_BLOCK in gemv.cu
+    private final CudaDevice device;
+
+    public FusedGemvKernel(CudaDevice device) { this.device = device; }
+
+    /** True when the kernels take inputs of this width at these addresses (16-byte chunks of x and w). */
+    public static boolean supports(int inFeatures, long... addresses) {
+        if (inFeatures <= 0 || inFeatures % 8 != 0) return false;
+        for (long a : addresses) if (a % 16 != 0) return false;
+        return true;
+    }
+
+    /** residual (outFeatures) f32 += x (inFeatures) bf16 · w (outFeatures, inFeatures) bf16ᵀ + bias (outFeatures, f32, or null). */
+    public void residual(DeviceMemory x, DeviceMemory w, DeviceMemory bias, DeviceMemory residual, int inFeatures,
+                         int outFeatures) {
+        x.requireElements(inFeatures, 2, "fused gemv x");
+        requireWeights(w, inFeatures, outFeatures);
+        if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
+        residual.requireElements(outFeatures, 4, "fused gemv residual");
+        requireSupported(inFeatures, x.address(), w.address());
+        device.launch("gemv_residual_rows1", Dim3.of((outFeatures + 1) / 2), Dim3.of(BLOCK), 0, new KernelArgs()
+                .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
+    }
+
+    /** y (outFeatures) f32 = RMSNorm(residual (inFeatures) f32) · normWeight · w (outFeatures, inFeatures)ᵀ. */
+    public void norm(DeviceMemory residual, DeviceMemory normWeight, DeviceMemory w, DeviceMemory y, int inFeatures,
+                     int outFeatures, float eps) {
+        requireNormInput(residual, normWeight, inFeatures);
+        requireWeights(w, inFeatures, outFeatures);
+        y.requireElements(outFeatures, 4, "fused gemv y");
+        requireSupported(inFeatures, residual.address(), normWeight.address(), w.address());
+        device.launch("gemv_norm_rows1", Dim3.of((outFeatures + 1) / 2), Dim3.of(BLOCK), 0, new KernelArgs()
+                .ptr(residual).ptr(normWeight).ptr(w).ptr(y).i32(inFeatures).i32(outFeatures).f32(eps));
+    }
+
+    /**
+     * act (intermediate) bf16 = silu(g) · u where g, u are rows p and intermediate + p of
+     * RMSNorm(residual) · normWeight · gateUp (2 · intermediate, inFeatures)ᵀ.
+     */
+    public void normSwiglu(DeviceMemory residual, DeviceMemory normWeight, DeviceMemory gateUp, DeviceMemory act,
+                           int inFeatures, int intermediate, float eps) {
+        requireNormInput(residual, normWeight, inFeatures);
+        requireWeights(gateUp, inFeatures, 2L * intermediate);
+        act.requireElements(intermediate, 2, "fused gemv act");
+        requireSupported(inFeatures, residual.address(), normWeight.address(), gateUp.address());
+        device.launch("gemv_norm_swiglu_rows1", Dim3.of(intermediate), Dim3.of(BLOCK), 0, new KernelArgs()
+                .ptr(residual).ptr(normWeight).ptr(gateUp).ptr(act).i32(inFeatures).i32(2 * intermediate).f32(eps));
+    }
+
+    /** Where {@link #normRope} puts its results, and what it rotates with. */
+    public record RopeTarget(DeviceMemory positions, DeviceMemory slotMapping, DeviceMemory invFreq, DeviceMemory qOut,
+                             DeviceMemory kCache, DeviceMemory vCache, RopeKvWriteKernel.Shape shape) {
+        void validate() {
+            int headDim = shape.headDim();
+            positions.requireElements(1, 4, "positions");
+            slotMapping.requireElements(1, 4, "slotMapping");
+            invFreq.requireElements(headDim / 2, 8, "invFreq");
+            qOut.requireElements((long) shape.numHeads() * headDim, 4, "fused gemv qOut");
+            long cacheElements = (long) shape.numSlots() * shape.numKvHeads() * headDim;
+            kCache.requireElements(cacheElements, 2, "kCache");
+            vCache.requireElements(cacheElements, 2, "vCache");
+        }
+    }
+
+    /**
+     * The token's q/k/v from RMSNorm(residual) · normWeight · qkv (qDim + 2 kvDim, inFeatures)ᵀ + bias (f32 or
+     * null): q and k rotated (rotate-half pairs), q into target.qOut (f32), k and v into target's KV slot (bf16).
+     * No q/k norm: models with one use {@link #norm} and {@link RopeKvWriteKernel}.
+     */
+    public void normRope(DeviceMemory residual, DeviceMemory normWeight, DeviceMemory qkv, DeviceMemory bias,
+                         RopeTarget target, int inFeatures, float eps) {
+        RopeKvWriteKernel.Shape shape = target.shape();
+        int width = shape.qkvWidth();
+        requireNormInput(residual, normWeight, inFeatures);
+        requireWeights(qkv, inFeatures, width);
+        if (bias != null) bias.requireElements(width, 4, "fused gemv bias");
+        target.validate();
+        requireSupported(inFeatures, residual.address(), normWeight.address(), qkv.address());
+        device.launch("gemv_norm_rope_rows1", Dim3.of(width / 2), Dim3.of(BLOCK), 0, new KernelArgs()
+                .ptr(residual).ptr(normWeight).ptr(qkv).ptr(RopeKvWriteKernel.addressOrNull(bias))
+                .ptr(target.positions()).ptr(target.slotMapping()).ptr(target.invFreq()).ptr(target.qOut())
+                .ptr(target.kCache()).ptr(target.vCache()).i32(inFeatures).i32(shape.numHeads())
+                .i32(shape.numKvHeads()).i32(shape.headDim()).f32(eps));
+    }
+
+    private static void requireNormInput(DeviceMemory residual, DeviceMemory normWeight, int inFeatures) {
+        residual.requireElements(inFeatures, 4, "fused gemv residual");
+        normWeight.requireElements(inFeatures, 2, "fused gemv norm weight");
+    }
+
+    private static void requireWeights(DeviceMemory w, int inFeatures, long outFeatures) {
+        if (outFeatures <= 0) throw new IllegalArgumentException("fused gemv needs output rows, got " + outFeatures);
+        w.requireElements(outFeatures * inFeatures, 2, "fused gemv w");
+    }
+
+    private static void requireSupported(int inFeatures, long... addresses) {
+        if (!supports(inFeatures, addresses)) {
+            throw new IllegalArgumentException("fused gemv needs inFeatures a positive multiple of 8 and 16-byte aligned"
+                    + " inputs and weights; got inFeatures " + inFeatures);
+        }
+    }
+}
