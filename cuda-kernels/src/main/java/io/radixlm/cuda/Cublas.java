@@ -77,9 +77,39 @@ public final class Cublas implements AutoCloseable {
 
     /** As {@link #linear(DeviceMemory, DeviceMemory, DeviceMemory, int, int, int)} on raw addresses (sub-buffers). */
     public void linear(long x, long w, long y, int rows, int inFeatures, int outFeatures) {
+        gemm(x, w, y, CUDA_R_32F, zero, rows, inFeatures, outFeatures);
+    }
+
+    /**
+     * As {@link #linear(DeviceMemory, DeviceMemory, DeviceMemory, int, int, int)} with y (rows, outFeatures)
+     * bf16: the float32 sums rounded once to bf16 in the GEMM's epilogue, so that a consumer that wants bf16
+     * (SwiGLU) reads half the bytes and the GEMM writes half.
+     */
+    public void linearBf16(DeviceMemory x, DeviceMemory w, DeviceMemory y, int rows, int inFeatures, int outFeatures) {
+        x.requireElements((long) rows * inFeatures, 2, "linear x");
+        w.requireElements((long) outFeatures * inFeatures, 2, "linear w");
+        y.requireElements((long) rows * outFeatures, 2, "linear bf16 y");
+        gemm(x.address(), w.address(), y.address(), CUDA_R_16BF, zero, rows, inFeatures, outFeatures);
+    }
+
+    /**
+     * y (rows, outFeatures) float32 += x · wᵀ (beta = 1): a linear layer added straight into the residual
+     * stream, so that its output is not written and read back once more. With alpha = beta = 1 each element
+     * is y + acc in float32, the sum a separate add of {@link #linear}'s output would make, unless cuBLAS
+     * picks a differently ordered kernel for beta = 1.
+     */
+    public void linearAccumulate(DeviceMemory x, DeviceMemory w, DeviceMemory y, int rows, int inFeatures, int outFeatures) {
+        x.requireElements((long) rows * inFeatures, 2, "linear x");
+        w.requireElements((long) outFeatures * inFeatures, 2, "linear w");
+        y.requireElements((long) rows * outFeatures, 4, "linear accumulate y");
+        gemm(x.address(), w.address(), y.address(), CUDA_R_32F, one, rows, inFeatures, outFeatures);
+    }
+
+    /** y = x · wᵀ + beta · y with float32 accumulation; yType CUDA_R_32F or CUDA_R_16BF. */
+    private void gemm(long x, long w, long y, int yType, MemorySegment beta, int rows, int inFeatures, int outFeatures) {
         check(invoke(gemmEx, handle, OP_T, OP_N, outFeatures, rows, inFeatures,
                 one, w, CUDA_R_16BF, inFeatures, x, CUDA_R_16BF, inFeatures,
-                zero, y, CUDA_R_32F, outFeatures, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+                beta, y, yType, outFeatures, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
     }
 
     @SuppressWarnings("restricted") // native access is the point; scripts start Java with --enable-native-access

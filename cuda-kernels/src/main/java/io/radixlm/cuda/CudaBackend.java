@@ -17,7 +17,8 @@ import java.util.Map;
  * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
  * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for a single row (decode at
- * batch 1), a cuBLAS GEMM otherwise. A step of a single token runs the fused GEMVs instead
+ * batch 1), a cuBLAS GEMM otherwise; a step of cuBLAS products writes gate/up as bf16 and adds o/down straight
+ * into the residual ({@link #CUT_PREFILL_TRAFFIC}). A step of a single token runs the fused GEMVs instead
  * ({@link FusedGemvKernel}: the norms, RoPE + KV write, SwiGLU and residual adds inside the GEMVs). Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
@@ -32,6 +33,12 @@ public final class CudaBackend implements Backend {
      * cached prefix); -Dradixlm.prefillSplit=false keeps one CTA per (tile, KV head) whatever the keys.
      */
     static final boolean USE_PREFILL_SPLIT = !"false".equals(System.getProperty("radixlm.prefillSplit"));
+    /**
+     * The prefill's elementwise traffic cut, for every step whose products run on cuBLAS: the gate/up GEMM
+     * writes bf16 (SwiGLU reads half the bytes) and o_proj/down_proj accumulate straight into the residual
+     * (beta = 1), so the next norm only reads it. -Dradixlm.prefillTraffic=false keeps float32 gate/up and proj.
+     */
+    static final boolean CUT_PREFILL_TRAFFIC = !"false".equals(System.getProperty("radixlm.prefillTraffic"));
     /**
      * The fused decode path of a 1-token step (FusedGemvKernel: norms, RoPE + KV write, SwiGLU and residual adds
      * folded into the GEMVs; six kernels a layer instead of ten). -Dradixlm.fusedDecode=false runs such steps
@@ -82,6 +89,7 @@ public final class CudaBackend implements Backend {
     private OpTimeline timeline; // non-null only while profile() captures a step
     private boolean prefillSplitEnabled = USE_PREFILL_SPLIT;
     private int prefillMinSplitKeys = PrefillAttentionKernel.MIN_SPLIT_KEYS;
+    private boolean prefillTrafficCut = CUT_PREFILL_TRAFFIC;
 
     /**
      * Opens the GPU, checks the model fits the kernels, and uploads the weights as bf16.
@@ -276,6 +284,16 @@ public final class CudaBackend implements Backend {
     /** Splits the prefill kernel's keys over several CTAs when its tiles are few (on by default, unless {@link #USE_PREFILL_SPLIT} is false). */
     public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
 
+    /**
+     * Cuts the elementwise traffic of cuBLAS steps (on by default, unless {@link #CUT_PREFILL_TRAFFIC} is false);
+     * decode graphs captured before hold the other products, so they go.
+     */
+    void setPrefillTrafficCut(boolean enabled) {
+        this.prefillTrafficCut = enabled;
+        device.synchronize();
+        graphs.close();
+    }
+
     /** For tests on models of short contexts: the fewest keys per split (normally {@link PrefillAttentionKernel#MIN_SPLIT_KEYS}). */
     void setPrefillMinSplitKeys(int keys) { this.prefillMinSplitKeys = keys; }
 
@@ -366,6 +384,23 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /**
+     * How a step's products hand on their results. SEPARATE: gate/up float32, o_proj and down_proj into proj,
+     * which the next norm adds to the residual. FUSED ({@link #CUT_PREFILL_TRAFFIC}): gate/up bf16, o_proj and
+     * down_proj added into the residual by cuBLAS, the next norm only reads it.
+     */
+    private enum Epilogue { SEPARATE, FUSED }
+
+    /**
+     * FUSED when the cut is on, no trace wants proj, and the step's products run on cuBLAS, not the 1-row GEMV
+     * kernel (asked of one product: at rows above {@link Linear#MAX_GEMV_ROWS} none takes it, and one that
+     * would have goes to cuBLAS under FUSED, slower but right).
+     */
+    private Epilogue epilogueFor(int numTokens, ForwardTrace trace) {
+        boolean onCublas = !linear.usesGemv(buffers.normed, weights.layers().get(0).gateUp(), numTokens, config.hiddenSize());
+        return prefillTrafficCut && trace == null && onCublas ? Epilogue.FUSED : Epilogue.SEPARATE;
+    }
+
     /** The kernels of one step over the metadata already in the step buffers. */
     private void enqueueStep(int numTokens, int numSeqs, int numRows, AttentionSplit split, ForwardTrace trace) {
         if (usesFusedDecode(numTokens, numRows, split, trace)) {
@@ -374,22 +409,24 @@ public final class CudaBackend implements Backend {
         }
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
+        Epilogue epilogue = epilogueFor(numTokens, trace);
+        DeviceMemory delta = epilogue == Epilogue.FUSED ? null : b.proj; // what each norm adds to the residual
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
         mark("embedding");
         emit(trace, "embedding", b.residual, numTokens, hidden);
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
-            // the previous layer's MLP output joins the residual stream inside this norm
-            rmsNorm.launch(b.residual, l == 0 ? null : b.proj, layer.inputNorm(), b.normed, numTokens, hidden, eps);
+            // the previous layer's MLP output joins the residual stream inside this norm (FUSED: it did in down_proj)
+            rmsNorm.launch(b.residual, l == 0 ? null : delta, layer.inputNorm(), b.normed, numTokens, hidden, eps);
             mark("attn_norm");
-            attentionBlock(l, layer, numTokens, numSeqs, split);
+            attentionBlock(l, layer, numTokens, numSeqs, split, epilogue);
             emit(trace, "layer." + l + ".attention", b.proj, numTokens, hidden);
-            rmsNorm.launch(b.residual, b.proj, layer.postNorm(), b.normed, numTokens, hidden, eps);
+            rmsNorm.launch(b.residual, delta, layer.postNorm(), b.normed, numTokens, hidden, eps);
             mark("mlp_norm");
-            mlpBlock(layer, numTokens);
+            mlpBlock(layer, numTokens, epilogue);
             emit(trace, "layer." + l + ".mlp", b.proj, numTokens, hidden);
         }
-        rmsNorm.launch(b.residual, b.proj, weights.finalNorm(), b.normed, numTokens, hidden, eps);
+        rmsNorm.launch(b.residual, delta, weights.finalNorm(), b.normed, numTokens, hidden, eps);
         mark("final_norm");
         gatherRows.launch(b.normed, b.logitRows, b.rowsNormed, numTokens, numRows, hidden);
         mark("gather_rows");
@@ -456,8 +493,9 @@ public final class CudaBackend implements Backend {
         return new RopeKvWriteKernel.Shape(config.numHeads(), config.numKvHeads(), config.headDim(), (numPages + 1) * pageSize);
     }
 
-    /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into buffers.proj. */
-    private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split) {
+    /** normed → q/k/v → RoPE + KV write → prefill and/or paged attention → o_proj, into proj or the residual. */
+    private void attentionBlock(int l, CudaWeights.Layer layer, int numTokens, int numSeqs, AttentionSplit split,
+                                Epilogue epilogue) {
         StepBuffers b = buffers;
         int qkvWidth = config.qDim() + 2 * config.kvDim();
         linear.apply(b.normed, layer.qkv(), b.qkv, numTokens, config.hiddenSize(), qkvWidth);
@@ -469,10 +507,10 @@ public final class CudaBackend implements Backend {
         prefillAttention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.blockTables, b.prefillTiles,
                 split.numPrefillTiles(), numTokens, numSeqs, layout, split.prefillSplit(), b.prefillSplits, b.attnOut);
         if (split.numPrefillTiles() > 0) mark("prefill_attention");
-        linear.apply(b.attnOut, layer.o(), b.proj, numTokens, config.qDim(), config.hiddenSize());
+        DeviceMemory projected = project(epilogue, b.attnOut, layer.o(), numTokens, config.qDim());
         mark("o_proj");
         if (layer.oBias() != null) {
-            biasAdd.launch(b.proj, layer.oBias(), numTokens, config.hiddenSize());
+            biasAdd.launch(projected, layer.oBias(), numTokens, config.hiddenSize());
             mark("o_bias");
         }
     }
@@ -498,16 +536,33 @@ public final class CudaBackend implements Backend {
         return layout;
     }
 
-    /** normed → gate/up → SwiGLU → down_proj, into buffers.proj. */
-    private void mlpBlock(CudaWeights.Layer layer, int numTokens) {
+    /** normed → gate/up (float32, or bf16 when FUSED) → SwiGLU → down_proj, into proj or the residual. */
+    private void mlpBlock(CudaWeights.Layer layer, int numTokens, Epilogue epilogue) {
         StepBuffers b = buffers;
         int intermediate = config.intermediateSize();
-        linear.apply(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
-        mark("gate_up_proj");
-        swiglu.launch(b.gateUp, b.act, numTokens, intermediate);
+        if (epilogue == Epilogue.FUSED) {
+            cublas.linearBf16(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
+            mark("gate_up_proj");
+            swiglu.launchBf16(b.gateUp, b.act, numTokens, intermediate);
+        } else {
+            linear.apply(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
+            mark("gate_up_proj");
+            swiglu.launch(b.gateUp, b.act, numTokens, intermediate);
+        }
         mark("swiglu");
-        linear.apply(b.act, layer.down(), b.proj, numTokens, intermediate, config.hiddenSize());
+        project(epilogue, b.act, layer.down(), numTokens, intermediate);
         mark("down_proj");
+    }
+
+    /** o_proj or down_proj (rows, hidden): into proj, or (FUSED) added into the residual; returns which. */
+    private DeviceMemory project(Epilogue epilogue, DeviceMemory x, DeviceMemory w, int numTokens, int inFeatures) {
+        StepBuffers b = buffers;
+        if (epilogue == Epilogue.FUSED) {
+            cublas.linearAccumulate(x, w, b.residual, numTokens, inFeatures, config.hiddenSize());
+            return b.residual;
+        }
+        linear.apply(x, w, b.proj, numTokens, inFeatures, config.hiddenSize());
+        return b.proj;
     }
 
     /** Makes the step buffers big enough; replacing them moves their addresses, so captured graphs go too. */

@@ -26,8 +26,8 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory qkv;         // (maxTokens, qDim + 2 kvDim) f32
     final DeviceMemory q;           // (maxTokens, qDim) f32, after RoPE
     final DeviceMemory attnOut;     // (maxTokens, qDim) bf16
-    final DeviceMemory proj;        // (maxTokens, hidden) f32: o_proj or down_proj output
-    final DeviceMemory gateUp;      // (maxTokens, 2 intermediate) f32
+    final DeviceMemory proj;        // (maxTokens, hidden) f32: o_proj or down_proj output (not written under FUSED)
+    final DeviceMemory gateUp;      // (maxTokens, 2 intermediate) f32, or bf16 in its first half (CudaBackend.Epilogue.FUSED)
     final DeviceMemory act;         // (maxTokens, intermediate) bf16
     final DeviceMemory rowsNormed;  // (maxRows, hidden) bf16: final norm of the logit rows
     final DeviceMemory logits;      // (maxRows, vocab) f32

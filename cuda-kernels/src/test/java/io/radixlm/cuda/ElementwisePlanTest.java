@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Launch geometry of the v2 elementwise kernels, checked without a GPU: rope_qk_norm_kv_write_v2's plan,
  * with its index arithmetic replayed in Java (every q element and every K/V element of a token written
- * exactly once, each rotation partner read from the same head), and silu_mul_vec4's grid.
+ * exactly once, each rotation partner read from the same head), silu_mul_vec4's and silu_mul_bf16_vec8's grids.
  */
 class ElementwisePlanTest {
     @ParameterizedTest
@@ -73,5 +73,22 @@ class ElementwisePlanTest {
         assertTrue(grid.x() * SwigluKernel.VEC_BLOCK >= numQuads && (grid.x() - 1) * SwigluKernel.VEC_BLOCK < numQuads);
         assertTrue(grid.y() >= 1 && grid.y() <= Math.min(numTokens, 65535));
         assertTrue((long) grid.x() * grid.y() <= Math.max(132 * 16, grid.x()), "at most one wave of 128-thread blocks");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"8192, 14336", "8192, 28672", "1, 14336", "2, 8", "70000, 16", "100000, 4096", "8192, 4864", "3, 24"})
+    void siluBf16Vec8GridCoversEveryOctetAndStaysInOneWave(int numTokens, int intermediate) {
+        Dim3 grid = SwigluKernel.vec8Grid(numTokens, intermediate, 132);
+        int numOctets = intermediate / 8;
+        assertTrue(grid.x() * SwigluKernel.VEC_BLOCK >= numOctets && (grid.x() - 1) * SwigluKernel.VEC_BLOCK < numOctets);
+        assertTrue(grid.y() >= 1 && grid.y() <= Math.min(numTokens, 65535));
+        assertTrue((long) grid.x() * grid.y() <= Math.max(132 * 16, grid.x()), "at most one wave of 128-thread blocks");
+    }
+
+    @ParameterizedTest
+    @CsvSource({"14336, 256, 512, true", "8, 0, 16, true", "12, 256, 512, false", "1030, 256, 512, false",
+        "14336, 272, 512, true", "14336, 8, 512, false", "14336, 256, 520, false", "14336, 256, 1040, true"})
+    void siluBf16TakesTheOctetKernelOnlyForWholeOctetsAndAlignedRows(int intermediate, long gateUp, long out, boolean vec8) {
+        assertEquals(vec8, SwigluKernel.usesVec8(gateUp, out, intermediate));
     }
 }
