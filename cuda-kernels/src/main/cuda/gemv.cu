@@ -87,33 +87,10 @@ __device__ __forceinline__ void loadWeightRound(uint4 (&wv)[UNROLL][OPW], const 
     }
 }
 
-// Early L2 prefetch. Under programmatic dependent launch the first wave of a GEMV's CTAs becomes resident while
-// the kernels before it still run (for o_proj: the decode attention and its reduce, which are latency-bound and
-// leave HBM mostly idle for several microseconds). Each CTA of that wave (blockIdx.x < resident) then asks L2
-// for the rows of the CTAs that will take its place in the next `waves` waves, before its pdlWait, so the idle
-// HBM time fills with weights the kernel reads later from L2. The rows stream once either way: no extra bytes.
-template <int OPW, typename RowOf>
-__device__ __forceinline__ void prefetchLaterWaves(const bf16* w, int numChunks, int resident, int waves, RowOf rowOf) {
-    if ((int)blockIdx.x >= resident) return;
-    const int linesPerRow = (numChunks + 7) >> 3;  // 128-byte lines
-    for (int k = 1; k <= waves; k++) {
-        const int t = blockIdx.x + k * resident;
-        if (t >= (int)gridDim.x) break;
-#pragma unroll
-        for (int o = 0; o < OPW; o++) {
-            const char* row = reinterpret_cast<const char*>(w) + (long)rowOf(t, o) * numChunks * 16;
-            for (int line = threadIdx.x; line < linesPerRow; line += GEMV_BLOCK) {
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(row + line * 128));
-            }
-        }
-    }
-}
-
 // One CTA: output rows [blockIdx.x · OPW, + OPW) for x rows [0, rows), ROWS ≥ rows.
 template <int ROWS, int OPW, int UNROLL>
 __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16* __restrict__ w,
-                                         float* __restrict__ y, int rows, int in, int out, int resident,
-                                         int prefetchWaves) {
+                                         float* __restrict__ y, int rows, int in, int out) {
     constexpr int N = OPW * ROWS;  // partial sums per thread, value o · ROWS + r
     const int numChunks = in >> 3;  // 16-byte chunks per row
     const int firstOut = blockIdx.x * OPW;
@@ -139,8 +116,6 @@ __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16*
     // under programmatic dependent launch it overlaps the tail of the kernel that produces x.
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
-    prefetchLaterWaves<OPW>(w, numChunks, resident, prefetchWaves,
-                            [out](int t, int o) { return min(t * OPW + o, out - 1); });
     pdlWait();
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
         if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
@@ -180,8 +155,8 @@ __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16*
 #define GEMV_KERNEL(NAME, ROWS, OPW, UNROLL)                                                              \
     extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                           \
     NAME(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ y, int rows, int in, \
-         int out, int resident, int prefetchWaves) {                                                      \
-        gemvTile<ROWS, OPW, UNROLL>(x, w, y, rows, in, out, resident, prefetchWaves);                     \
+         int out) {                                                                                       \
+        gemvTile<ROWS, OPW, UNROLL>(x, w, y, rows, in, out);                                              \
     }
 
 GEMV_KERNEL(gemv_rows1, 1, 2, 4)
@@ -225,7 +200,6 @@ struct FusedGemvArgs {
     bf16* kCache;             // ROPE: (numSlots, numKvHeads, headDim) bf16
     bf16* vCache;
     int numHeads, numKvHeads, headDim;
-    int resident, prefetchWaves;  // prefetchLaterWaves
 };
 
 // What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads (and RoPE's
@@ -357,8 +331,6 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
-    prefetchLaterWaves<OPW>(w, numChunks, a.resident, a.prefetchWaves,
-                            [&a, out](int t, int o) { return fusedRow<EPI>(t, o, out, a); });
     pdlWait();
     EpilogueInputs e;
     if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
@@ -401,10 +373,8 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 // grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
-                    const float* __restrict__ bias, int in, int out, int resident, int prefetchWaves) {
+                    const float* __restrict__ bias, int in, int out) {
     FusedGemvArgs a = {};
-    a.resident = resident;
-    a.prefetchWaves = prefetchWaves;
     a.x = x;
     a.residualOut = residual;
     a.bias = bias;
@@ -414,10 +384,8 @@ gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, floa
 // grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
-                float* __restrict__ y, int in, int out, float eps, int resident, int prefetchWaves) {
+                float* __restrict__ y, int in, int out, float eps) {
     FusedGemvArgs a = {};
-    a.resident = resident;
-    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;
@@ -428,10 +396,8 @@ gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ nor
 // grid (out / 2) = intermediate; w (2 · intermediate, in) holds gate then up. act (intermediate) bf16.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
-                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps, int resident, int prefetchWaves) {
+                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) {
     FusedGemvArgs a = {};
-    a.resident = resident;
-    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;
@@ -445,10 +411,8 @@ gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict_
                      const bf16* __restrict__ w, const float* __restrict__ bias, const int* __restrict__ positions,
                      const int* __restrict__ slotMapping, const double* __restrict__ invFreq, float* __restrict__ qOut,
                      bf16* __restrict__ kCache, bf16* __restrict__ vCache, int in, int numHeads, int numKvHeads,
-                     int headDim, float eps, int resident, int prefetchWaves) {
+                     int headDim, float eps) {
     FusedGemvArgs a = {};
-    a.resident = resident;
-    a.prefetchWaves = prefetchWaves;
     a.residual = residual;
     a.normWeight = normWeight;
     a.eps = eps;

@@ -16,17 +16,12 @@ package io.radixlm.cuda;
 public final class FusedGemvKernel {
     private static final int BLOCK = 128; // GEMV_BLOCK in gemv.cu
     private final CudaDevice device;
-    private final GemvPrefetch prefetch;
 
-    public FusedGemvKernel(CudaDevice device) {
-        this.device = device;
-        this.prefetch = new GemvPrefetch(device);
-    }
+    public FusedGemvKernel(CudaDevice device) { this.device = device; }
 
-    /** Launches kernel over numBlocks CTAs of 2 weight rows of inFeatures each, with its prefetch arguments. */
-    private void launch(String kernel, int numBlocks, int inFeatures, KernelArgs args) {
-        device.launch(kernel, Dim3.of(numBlocks), Dim3.of(BLOCK), 0,
-                prefetch.append(args, kernel, BLOCK, numBlocks, 4L * inFeatures));
+    /** Launches kernel over numBlocks CTAs (2 weight rows each). */
+    private void launch(String kernel, int numBlocks, KernelArgs args) {
+        device.launch(kernel, Dim3.of(numBlocks), Dim3.of(BLOCK), 0, args);
     }
 
     /** True when the kernels take inputs of this width at these addresses (16-byte chunks of x and w). */
@@ -44,7 +39,7 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        launch("gemv_residual_rows1", (outFeatures + 1) / 2, inFeatures, new KernelArgs()
+        launch("gemv_residual_rows1", (outFeatures + 1) / 2, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }
 
@@ -55,7 +50,7 @@ public final class FusedGemvKernel {
         requireWeights(w, inFeatures, outFeatures);
         y.requireElements(outFeatures, 4, "fused gemv y");
         requireSupported(inFeatures, residual.address(), normWeight.address(), w.address());
-        launch("gemv_norm_rows1", (outFeatures + 1) / 2, inFeatures, new KernelArgs()
+        launch("gemv_norm_rows1", (outFeatures + 1) / 2, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(w).ptr(y).i32(inFeatures).i32(outFeatures).f32(eps));
     }
 
@@ -69,7 +64,7 @@ public final class FusedGemvKernel {
         requireWeights(gateUp, inFeatures, 2L * intermediate);
         act.requireElements(intermediate, 2, "fused gemv act");
         requireSupported(inFeatures, residual.address(), normWeight.address(), gateUp.address());
-        launch("gemv_norm_swiglu_rows1", intermediate, inFeatures, new KernelArgs()
+        launch("gemv_norm_swiglu_rows1", intermediate, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(gateUp).ptr(act).i32(inFeatures).i32(2 * intermediate).f32(eps));
     }
 
@@ -102,7 +97,7 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(width, 4, "fused gemv bias");
         target.validate();
         requireSupported(inFeatures, residual.address(), normWeight.address(), qkv.address());
-        launch("gemv_norm_rope_rows1", width / 2, inFeatures, new KernelArgs()
+        launch("gemv_norm_rope_rows1", width / 2, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(qkv).ptr(RopeKvWriteKernel.addressOrNull(bias))
                 .ptr(target.positions()).ptr(target.slotMapping()).ptr(target.invFreq()).ptr(target.qOut())
                 .ptr(target.kCache()).ptr(target.vCache()).i32(inFeatures).i32(shape.numHeads())

@@ -11,12 +11,8 @@ public final class GemvKernel {
     public static final int MAX_ROWS = 8;
     private static final int BLOCK = 128;
     private final CudaDevice device;
-    private final GemvPrefetch prefetch;
 
-    public GemvKernel(CudaDevice device) {
-        this.device = device;
-        this.prefetch = new GemvPrefetch(device);
-    }
+    public GemvKernel(CudaDevice device) { this.device = device; }
 
     /**
      * One instantiation of gemv.cu: the kernel for up to maxRows rows and the output rows each CTA owns.
@@ -49,9 +45,8 @@ public final class GemvKernel {
         }
         Variant variant = variantFor(rows);
         int numBlocks = (outFeatures + variant.outPerBlock() - 1) / variant.outPerBlock();
-        KernelArgs args = new KernelArgs().ptr(x).ptr(w).ptr(y).i32(rows).i32(inFeatures).i32(outFeatures);
-        device.launch(variant.kernel(), Dim3.of(numBlocks), Dim3.of(BLOCK), 0, prefetch.append(args, variant.kernel(),
-                BLOCK, numBlocks, 2L * inFeatures * variant.outPerBlock()));
+        device.launch(variant.kernel(), Dim3.of(numBlocks), Dim3.of(BLOCK), 0,
+                new KernelArgs().ptr(x).ptr(w).ptr(y).i32(rows).i32(inFeatures).i32(outFeatures));
     }
 
     /** The smallest instantiation that holds rows: padding rows cost arithmetic, not memory traffic. */

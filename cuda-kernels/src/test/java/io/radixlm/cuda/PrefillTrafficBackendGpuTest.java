@@ -28,10 +28,10 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * CudaBackend with the prefill traffic cut on (gate/up bf16, o/down accumulated into the residual) and off,
- * in one JVM: prefill logits of the golden models against transformers, decode at batch 2 (cuBLAS, a replayed
- * graph) against the CPU backend, and a random model with an o_proj bias and intermediate % 8 != 0 (the bias
- * then goes into the residual; SwiGLU takes silu_mul_bf16) against the CPU backend.
+ * CudaBackend with the prefill traffic cut on (o/down accumulated into the residual; gate/up bf16 as well when
+ * the JVM runs with -Dradixlm.bf16GateUp=true) and off, in one JVM: prefill logits of the golden models against
+ * transformers, decode at batch 2 (cuBLAS, a replayed graph) against the CPU backend, and a random model with an
+ * o_proj bias and intermediate % 8 != 0 (the bias then goes into the residual) against the CPU backend.
  */
 @Tag("gpu")
 class PrefillTrafficBackendGpuTest {
