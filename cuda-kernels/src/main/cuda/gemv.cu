@@ -193,17 +193,16 @@ struct FusedGemvArgs {
     float* residualOut;       // RESIDUAL: (out) f32, updated in place (out == in of the next layer)
     const float* bias;        // RESIDUAL, ROPE: (out) f32 or null
     bf16* act;                // SWIGLU: (out / 2) bf16
-    const int* positions;     // ROPE: the token's position (element 0)
+    const float2* angles;     // ROPE: (headDim / 2) (cos, sin) of the token's angles (rope_angles)
     const int* slotMapping;   // ROPE: its KV slot (element 0)
-    const double* invFreq;    // ROPE: (headDim / 2) f64
     float* qOut;              // ROPE: (numHeads · headDim) f32
     bf16* kCache;             // ROPE: (numSlots, numKvHeads, headDim) bf16
     bf16* vCache;
     int numHeads, numKvHeads, headDim;
 };
 
-// What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads (and RoPE's
-// double-precision angle) overlap the weight stream instead of lengthening the end of a short-lived CTA.
+// What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads overlap the
+// weight stream instead of lengthening the end of a short-lived CTA.
 struct EpilogueInputs {
     float bias0, bias1;        // RESIDUAL, ROPE: the bias of the two rows (0 without one)
     float residual0, residual1;  // RESIDUAL: the residual of the two rows
@@ -266,10 +265,9 @@ __device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs
         const int qkPairs = (a.numHeads + a.numKvHeads) * half;
         e.slotBase = (long)a.slotMapping[0] * a.numKvHeads * a.headDim;
         if (p < qkPairs) {
-            double s, c;  // as rope.cu: the angle in double, then rounded to float
-            sincos((double)a.positions[0] * a.invFreq[p % half], &s, &c);
-            e.c = (float)c;
-            e.s = (float)s;
+            const float2 cs = a.angles[p % half];
+            e.c = cs.x;
+            e.s = cs.y;
         }
     }
     return e;
@@ -408,8 +406,8 @@ gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restric
 // grid (out / 2), out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
-                     const bf16* __restrict__ w, const float* __restrict__ bias, const int* __restrict__ positions,
-                     const int* __restrict__ slotMapping, const double* __restrict__ invFreq, float* __restrict__ qOut,
+                     const bf16* __restrict__ w, const float* __restrict__ bias, const float2* __restrict__ angles,
+                     const int* __restrict__ slotMapping, float* __restrict__ qOut,
                      bf16* __restrict__ kCache, bf16* __restrict__ vCache, int in, int numHeads, int numKvHeads,
                      int headDim, float eps) {
     FusedGemvArgs a = {};
@@ -417,9 +415,8 @@ gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict_
     a.normWeight = normWeight;
     a.eps = eps;
     a.bias = bias;
-    a.positions = positions;
+    a.angles = angles;
     a.slotMapping = slotMapping;
-    a.invFreq = invFreq;
     a.qOut = qOut;
     a.kCache = kCache;
     a.vCache = vCache;

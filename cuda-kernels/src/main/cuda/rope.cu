@@ -213,3 +213,18 @@ ROPE_V2_KERNEL(5)
 ROPE_V2_KERNEL(6)
 ROPE_V2_KERNEL(7)
 ROPE_V2_KERNEL(8)
+
+// The (cos, sin) of a single token's RoPE angles, once per decode step for every layer's fused qkv GEMV
+// (gemv_norm_rope_rows1): the angle in double and rounded to float as the kernels above do it, so that the
+// fused path rotates by the same numbers, and no CTA of the GEMV spends its short life on a double sincos.
+// angles (headDim / 2) float2; grid 1, block ≥ 32.
+extern "C" __global__ void rope_angles(const int* __restrict__ positions, const double* __restrict__ invFreq,
+                                       float2* __restrict__ angles, int half) {
+    pdlGate();
+    const double position = (double)positions[0];
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        double s, c;
+        sincos(position * invFreq[i], &s, &c);
+        angles[i] = make_float2((float)c, (float)s);
+    }
+}

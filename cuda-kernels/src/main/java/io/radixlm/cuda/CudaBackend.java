@@ -17,8 +17,8 @@ import java.util.Map;
  * the q/k/v linear, RoPE + q/k norm + K/V page write, paged attention + reduce, the o linear, fused
  * residual+RMSNorm, the gate/up linear, SwiGLU, the down linear; then the final norm of the logit rows only
  * and the LM head linear. Each linear is a {@link Linear}: the GEMV kernel for a single row (decode at
- * batch 1), a cuBLAS GEMM otherwise; a step of cuBLAS products adds o/down straight into the residual
- * ({@link #CUT_PREFILL_TRAFFIC}). A step of a single token runs the fused GEMVs instead ({@link FusedGemvKernel}:
+ * batch 1), a cuBLAS GEMM otherwise (with {@link #CUT_PREFILL_TRAFFIC}, o/down add straight into the
+ * residual). A step of a single token runs the fused GEMVs instead ({@link FusedGemvKernel}:
  * the norms, RoPE + KV write, SwiGLU and residual adds inside the GEMVs). Everything is enqueued on one stream; only the logits (or,
  * through {@link #forwardSample} and {@link #forwardGreedy}, the sampled ids) come back.
  */
@@ -36,11 +36,12 @@ public final class CudaBackend implements Backend {
     /**
      * The prefill's elementwise traffic cut, for every step whose products run on cuBLAS: o_proj/down_proj
      * accumulate straight into the residual (beta = 1; bit for bit the old sum), so the next norm only reads it.
-     * -Dradixlm.prefillTraffic=false keeps the proj buffer.
+     * Off by default (-Dradixlm.prefillTraffic=true turns it on): measured on the H200 it gained 0.4% on the 8B 8k
+     * prefill but lost 28% on Qwen3-0.6B's 512-token prefill (cuBLAS picks slower kernels for beta = 1 there).
      */
-    static final boolean CUT_PREFILL_TRAFFIC = !"false".equals(System.getProperty("radixlm.prefillTraffic"));
+    static final boolean CUT_PREFILL_TRAFFIC = "true".equals(System.getProperty("radixlm.prefillTraffic"));
     /**
-     * With the cut, -Dradixlm.bf16GateUp=true also has the gate/up GEMM write bf16 (SwiGLU reads half the bytes),
+     * With the cut on, -Dradixlm.bf16GateUp=true also has the gate/up GEMM write bf16 (SwiGLU reads half the bytes),
      * as transformers does in bf16. Off by default: that rounding moved the golden checks against transformers'
      * float32 logits past their bounds (llama3_gqa 300 tokens: a greedy disagreement; batch-3 decode 1.04e-2).
      */
@@ -291,7 +292,7 @@ public final class CudaBackend implements Backend {
     public void setPrefillSplitEnabled(boolean enabled) { this.prefillSplitEnabled = enabled; }
 
     /**
-     * Cuts the elementwise traffic of cuBLAS steps (on by default, unless {@link #CUT_PREFILL_TRAFFIC} is false);
+     * Cuts the elementwise traffic of cuBLAS steps (off by default, unless {@link #CUT_PREFILL_TRAFFIC} is true);
      * decode graphs captured before hold the other products, so they go.
      */
     void setPrefillTrafficCut(boolean enabled) {
@@ -466,12 +467,14 @@ public final class CudaBackend implements Backend {
         StepBuffers b = buffers;
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, 1, config.vocabSize(), hidden);
         mark("embedding");
+        fusedGemv.ropeAngles(b.positions, invFreq, b.ropeAngles, config.headDim());
+        mark("rope_angles");
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
             var shape = ropeShape();
             if (layer.qNorm() == null) {
                 fusedGemv.normRope(b.residual, layer.inputNorm(), layer.qkv(), layer.qkvBias(),
-                        new FusedGemvKernel.RopeTarget(b.positions, b.slotMapping, invFreq, b.q, kCache.get(l), vCache.get(l), shape),
+                        new FusedGemvKernel.RopeTarget(b.ropeAngles, b.slotMapping, b.q, kCache.get(l), vCache.get(l), shape),
                         hidden, eps);
                 mark("qkv_proj");
             } else { // the q/k norm spans whole heads: qkv first, then the RoPE kernel

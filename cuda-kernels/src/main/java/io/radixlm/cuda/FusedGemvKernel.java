@@ -7,7 +7,8 @@ package io.radixlm.cuda;
  * <li>{@link #residual}: residual += x · wᵀ (+ bias), the residual add of o_proj and down_proj;
  * <li>{@link #norm}: y = RMSNorm(residual) · normWeight · wᵀ, the LM head (and qwen3's qkv);
  * <li>{@link #normSwiglu}: act = SwiGLU(RMSNorm(residual) · gate/up), the MLP's first half;
- * <li>{@link #normRope}: RMSNorm + qkv + bias + RoPE, q into qOut and k, v into their KV slot.
+ * <li>{@link #normRope}: RMSNorm + qkv + bias + RoPE, q into qOut and k, v into their KV slot (by the angles
+ * {@link #ropeAngles} computed once per step).
  * </ul>
  * The norm is applied as a scale at the end of each CTA (its sum of squares is gathered in the same pass
  * as the products), so its input is not rounded to bf16 as the unfused norm kernel's output is: results
@@ -68,14 +69,26 @@ public final class FusedGemvKernel {
                 .ptr(residual).ptr(normWeight).ptr(gateUp).ptr(act).i32(inFeatures).i32(2 * intermediate).f32(eps));
     }
 
-    /** Where {@link #normRope} puts its results, and what it rotates with. */
-    public record RopeTarget(DeviceMemory positions, DeviceMemory slotMapping, DeviceMemory invFreq, DeviceMemory qOut,
-                             DeviceMemory kCache, DeviceMemory vCache, RopeKvWriteKernel.Shape shape) {
+    /**
+     * angles (headDim / 2) float2 = (cos, sin) of positions[0] · invFreq (headDim / 2, f64), rounded to float as
+     * {@link RopeKvWriteKernel} rounds them: what {@link #normRope} rotates by, once per step for every layer.
+     */
+    public void ropeAngles(DeviceMemory positions, DeviceMemory invFreq, DeviceMemory angles, int headDim) {
+        if (headDim < 2 || headDim % 2 != 0) throw new IllegalArgumentException("headDim must be even: " + headDim);
+        positions.requireElements(1, 4, "positions");
+        invFreq.requireElements(headDim / 2, 8, "invFreq");
+        angles.requireElements(headDim / 2, 8, "rope angles");
+        device.launch("rope_angles", Dim3.of(1), Dim3.of(Math.min(128, (headDim / 2 + 31) / 32 * 32)), 0,
+                new KernelArgs().ptr(positions).ptr(invFreq).ptr(angles).i32(headDim / 2));
+    }
+
+    /** Where {@link #normRope} puts its results, and what it rotates by ({@link #ropeAngles}). */
+    public record RopeTarget(DeviceMemory angles, DeviceMemory slotMapping, DeviceMemory qOut, DeviceMemory kCache,
+                             DeviceMemory vCache, RopeKvWriteKernel.Shape shape) {
         void validate() {
             int headDim = shape.headDim();
-            positions.requireElements(1, 4, "positions");
+            angles.requireElements(headDim / 2, 8, "rope angles");
             slotMapping.requireElements(1, 4, "slotMapping");
-            invFreq.requireElements(headDim / 2, 8, "invFreq");
             qOut.requireElements((long) shape.numHeads() * headDim, 4, "fused gemv qOut");
             long cacheElements = (long) shape.numSlots() * shape.numKvHeads() * headDim;
             kCache.requireElements(cacheElements, 2, "kCache");
@@ -99,7 +112,7 @@ public final class FusedGemvKernel {
         requireSupported(inFeatures, residual.address(), normWeight.address(), qkv.address());
         launch("gemv_norm_rope_rows1", width / 2, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(qkv).ptr(RopeKvWriteKernel.addressOrNull(bias))
-                .ptr(target.positions()).ptr(target.slotMapping()).ptr(target.invFreq()).ptr(target.qOut())
+                .ptr(target.angles()).ptr(target.slotMapping()).ptr(target.qOut())
                 .ptr(target.kCache()).ptr(target.vCache()).i32(inFeatures).i32(shape.numHeads())
                 .i32(shape.numKvHeads()).i32(shape.headDim()).f32(eps));
     }

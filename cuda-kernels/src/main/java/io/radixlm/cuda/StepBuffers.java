@@ -25,6 +25,7 @@ final class StepBuffers implements AutoCloseable {
     final DeviceMemory normed;      // (maxTokens, hidden) bf16: RMSNorm output, GEMM input
     final DeviceMemory qkv;         // (maxTokens, qDim + 2 kvDim) f32
     final DeviceMemory q;           // (maxTokens, qDim) f32, after RoPE
+    final DeviceMemory ropeAngles;  // (headDim / 2) float2: (cos, sin) of a 1-token step's angles
     final DeviceMemory attnOut;     // (maxTokens, qDim) bf16
     final DeviceMemory proj;        // (maxTokens, hidden) f32: o_proj or down_proj output (not written under FUSED)
     final DeviceMemory gateUp;      // (maxTokens, 2 intermediate) f32, or bf16 in its first half (CudaBackend.Epilogue.FUSED)
@@ -56,6 +57,7 @@ final class StepBuffers implements AutoCloseable {
         normed = device.allocate(2 * t * c.hiddenSize());
         qkv = device.allocate(4 * t * (c.qDim() + 2L * c.kvDim()));
         q = device.allocate(4 * t * c.qDim());
+        ropeAngles = device.allocate(4L * c.headDim());
         attnOut = device.allocate(2 * t * c.qDim());
         proj = device.allocate(4 * t * c.hiddenSize());
         gateUp = device.allocate(8 * t * c.intermediateSize());
@@ -78,7 +80,7 @@ final class StepBuffers implements AutoCloseable {
     public void close() {
         staging.close(); // waits for copies still reading the staging memory
         for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
-                prefillTiles, prefillToken, residual, normed, qkv, q, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
+                prefillTiles, prefillToken, residual, normed, qkv, q, ropeAngles, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
             m.close();
         }
         attention.close();

@@ -148,12 +148,14 @@ class FusedGemvKernelGpuTest {
              DeviceMemory positions = upload(device, new int[] {position});
              DeviceMemory slots = upload(device, new int[] {slot});
              DeviceMemory freq = device.allocate(8L * invFreq.length);
+             DeviceMemory angles = poisoned(device, 8L * invFreq.length);
              DeviceMemory q = poisoned(device, 4L * (qDim + 1));
              DeviceMemory k = poisoned(device, 2L * numSlots * kvDim);
              DeviceMemory v = poisoned(device, 2L * numSlots * kvDim)) {
             freq.copyFrom(invFreq);
-            new FusedGemvKernel(device).normRope(rm, gm, wm, bm,
-                    new FusedGemvKernel.RopeTarget(positions, slots, freq, q, k, v, shape), in, EPS);
+            FusedGemvKernel kernel = new FusedGemvKernel(device);
+            kernel.ropeAngles(positions, freq, angles, headDim);
+            kernel.normRope(rm, gm, wm, bm, new FusedGemvKernel.RopeTarget(angles, slots, q, k, v, shape), in, EPS);
             float[] qAll = q.toFloats(qDim + 1);
             double qError = relativeError(Arrays.copyOf(qAll, qDim), Arrays.copyOfRange(rotated, 0, qDim));
             assertTrue(qError < F32_BOUND, "q: relative error " + qError);
