@@ -210,10 +210,9 @@ struct EpilogueInputs {
     long slotBase;             // ROPE: first element of the token's KV slot
 };
 
-// The weight row of output slot o (< OPW) of CTA p. SWIGLU and ROPE take rows in pairs (OPW 2).
-template <int EPI, int OPW>
+// The weight row of output slot o (0 or 1) of CTA p.
+template <int EPI>
 __device__ __forceinline__ int fusedRow(int p, int o, int out, const FusedGemvArgs& a) {
-    static_assert(OPW == 2 || EPI == EPI_STORE || EPI == EPI_RESIDUAL, "SwiGLU and RoPE need row pairs");
     if (EPI == EPI_SWIGLU) return p + o * (out >> 1);
     if (EPI == EPI_ROPE) {
         const int half = a.headDim >> 1;
@@ -224,7 +223,7 @@ __device__ __forceinline__ int fusedRow(int p, int o, int out, const FusedGemvAr
         }
         return 2 * qkPairs + 2 * (p - qkPairs) + o;
     }
-    return min(OPW * p + o, out - 1);
+    return min(2 * p + o, out - 1);
 }
 
 // x chunk c (8 inputs) as float32; NORM_IN also adds its squares to sumSquares.
@@ -248,11 +247,11 @@ __device__ __forceinline__ void loadInputChunk(const FusedGemvArgs& a, int c, fl
     }
 }
 
-template <int EPI, int OPW>
+template <int EPI>
 __device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs& a, int p, int out) {
     EpilogueInputs e = {0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0};
-    const int row0 = fusedRow<EPI, OPW>(p, 0, out, a);
-    const int row1 = fusedRow<EPI, OPW>(p, OPW - 1, out, a);  // past the end: the last row again, written once
+    const int row0 = fusedRow<EPI>(p, 0, out, a);
+    const int row1 = fusedRow<EPI>(p, 1, out, a);  // RESIDUAL with odd out: the last row twice, written once
     if ((EPI == EPI_RESIDUAL || EPI == EPI_ROPE) && a.bias != nullptr) {
         e.bias0 = a.bias[row0];
         e.bias1 = a.bias[row1];
@@ -274,19 +273,18 @@ __device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs
     return e;
 }
 
-template <int EPI, int OPW>
+template <int EPI>
 __device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const EpilogueInputs& e, int p, int out,
                                               float v0, float v1) {
-    const int row0 = fusedRow<EPI, OPW>(p, 0, out, a);
-    const int row1 = fusedRow<EPI, OPW>(p, OPW - 1, out, a);
-    const bool second = OPW == 2 && 2 * p + 1 < out;  // STORE, RESIDUAL: a second row to write
+    const int row0 = fusedRow<EPI>(p, 0, out, a);
+    const int row1 = fusedRow<EPI>(p, 1, out, a);
     if (EPI == EPI_STORE) {
         a.y[row0] = v0;
-        if (second) a.y[row1] = v1;
+        if (2 * p + 1 < out) a.y[row1] = v1;
     } else if (EPI == EPI_RESIDUAL) {
         // as the unfused path rounds: proj (+ bias) first, then residual + proj
         a.residualOut[row0] = e.residual0 + (a.bias != nullptr ? v0 + e.bias0 : v0);
-        if (second) a.residualOut[row1] = e.residual1 + (a.bias != nullptr ? v1 + e.bias1 : v1);
+        if (2 * p + 1 < out) a.residualOut[row1] = e.residual1 + (a.bias != nullptr ? v1 + e.bias1 : v1);
     } else if (EPI == EPI_SWIGLU) {
         a.act[p] = toBf16(siluMul(v0, v1));
     } else {  // EPI_ROPE
@@ -315,27 +313,25 @@ __device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const Epil
     }
 }
 
-// One CTA, 1 row of x: output slots [0, OPW) of CTA blockIdx.x (rows from fusedRow). OPW 1 halves the bytes a
-// CTA streams and doubles the grid, for shapes whose few thousand CTAs end on a partly filled last wave.
-template <bool NORM_IN, int EPI, int OPW>
+// One CTA, 1 row of x: output slots 0, 1 of CTA blockIdx.x (rows from fusedRow).
+template <bool NORM_IN, int EPI>
 __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
-    constexpr int UNROLL = 8 / OPW;  // 128 bytes of weights in flight per thread either way
-    constexpr int SUM_SQUARES = OPW;  // index of Σ residual² in acc
+    constexpr int OPW = 2, UNROLL = 4;
     const int numChunks = in >> 3;
     const int p = blockIdx.x;
     const uint4* wRow[OPW];
 #pragma unroll
     for (int o = 0; o < OPW; o++) {
-        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI, OPW>(p, o, out, a) * numChunks;
+        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI>(p, o, out, a) * numChunks;
     }
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // the OPW rows, then Σ residual² (NORM_IN), then padding
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // row 0, row 1, Σ residual² (NORM_IN), padding
     constexpr int STEP = GEMV_BLOCK * UNROLL;
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
     pdlWait();
     EpilogueInputs e;
-    if (threadIdx.x == 0) e = loadEpilogueInputs<EPI, OPW>(a, p, out);
+    if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
         if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
 #pragma unroll
@@ -343,12 +339,12 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
             const int c = base + u * GEMV_BLOCK;
             if (c >= numChunks) break;
             float xf[8];
-            loadInputChunk<NORM_IN>(a, c, xf, acc[SUM_SQUARES]);
+            loadInputChunk<NORM_IN>(a, c, xf, acc[2]);
 #pragma unroll
             for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
         }
     }
-    constexpr int N = NORM_IN ? 2 * OPW : OPW;  // a power of two for the transposing sum
+    constexpr int N = NORM_IN ? 4 : 2;
     __shared__ float partial[GEMV_WARPS][N];
     float vals[N];
 #pragma unroll
@@ -367,39 +363,33 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
             for (int warp = 0; warp < GEMV_WARPS; warp++) total[i] += partial[warp][i];
         }
         float scale = 1.0f;
-        if (NORM_IN) scale = rsqrtf(total[SUM_SQUARES] / in + a.eps);  // as fused_add_rms_norm
-        fusedEpilogue<EPI, OPW>(a, e, p, out, total[0] * scale, OPW == 2 ? total[1] * scale : 0.0f);
+        if (NORM_IN) scale = rsqrtf(total[N == 4 ? 2 : 0] / in + a.eps);  // as fused_add_rms_norm
+        fusedEpilogue<EPI>(a, e, p, out, total[0] * scale, total[1] * scale);
     }
 }
 
-// grid (ceil(out / OPW)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
-#define GEMV_RESIDUAL_KERNEL(NAME, OPW)                                                                        \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                \
-    NAME(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,                 \
-         const float* __restrict__ bias, int in, int out) {                                                    \
-        FusedGemvArgs a = {};                                                                                  \
-        a.x = x;                                                                                               \
-        a.residualOut = residual;                                                                              \
-        a.bias = bias;                                                                                         \
-        fusedGemvTile<false, EPI_RESIDUAL, OPW>(a, w, in, out);                                                \
-    }
-GEMV_RESIDUAL_KERNEL(gemv_residual_rows1, 2)
-GEMV_RESIDUAL_KERNEL(gemv_residual_o1_rows1, 1)
+// grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
+                    const float* __restrict__ bias, int in, int out) {
+    FusedGemvArgs a = {};
+    a.x = x;
+    a.residualOut = residual;
+    a.bias = bias;
+    fusedGemvTile<false, EPI_RESIDUAL>(a, w, in, out);
+}
 
-// grid (ceil(out / OPW)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
-#define GEMV_NORM_KERNEL(NAME, OPW)                                                                            \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                \
-    NAME(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,  \
-         float* __restrict__ y, int in, int out, float eps) {                                                  \
-        FusedGemvArgs a = {};                                                                                  \
-        a.residual = residual;                                                                                 \
-        a.normWeight = normWeight;                                                                             \
-        a.eps = eps;                                                                                           \
-        a.y = y;                                                                                               \
-        fusedGemvTile<true, EPI_STORE, OPW>(a, w, in, out);                                                    \
-    }
-GEMV_NORM_KERNEL(gemv_norm_rows1, 2)
-GEMV_NORM_KERNEL(gemv_norm_o1_rows1, 1)
+// grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
+extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
+gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
+                float* __restrict__ y, int in, int out, float eps) {
+    FusedGemvArgs a = {};
+    a.residual = residual;
+    a.normWeight = normWeight;
+    a.eps = eps;
+    a.y = y;
+    fusedGemvTile<true, EPI_STORE>(a, w, in, out);
+}
 
 // grid (out / 2) = intermediate; w (2 · intermediate, in) holds gate then up. act (intermediate) bf16.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
@@ -410,7 +400,7 @@ gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restric
     a.normWeight = normWeight;
     a.eps = eps;
     a.act = act;
-    fusedGemvTile<true, EPI_SWIGLU, 2>(a, w, in, out);
+    fusedGemvTile<true, EPI_SWIGLU>(a, w, in, out);
 }
 
 // grid (out / 2), out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
@@ -433,5 +423,5 @@ gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict_
     a.numHeads = numHeads;
     a.numKvHeads = numKvHeads;
     a.headDim = headDim;
-    fusedGemvTile<true, EPI_ROPE, 2>(a, w, in, (numHeads + 2 * numKvHeads) * headDim);
+    fusedGemvTile<true, EPI_ROPE>(a, w, in, (numHeads + 2 * numKvHeads) * headDim);
 }

@@ -57,7 +57,7 @@ public final class CudaDevice implements AutoCloseable {
      * -Dradixlm.pdl=false launches every kernel plainly.
      */
     private static final List<String> DEPENDENT_KERNEL_PREFIXES = List.of(
-            "gemv_rows", "gemv_residual_", "gemv_norm_", "rope_angles", "fused_add_rms_norm_vec4", "rope_qk_norm_kv_write_v2_", "paged_attention_split_", "paged_attention_v3_",
+            "gemv_rows", "gemv_residual_rows1", "gemv_norm_", "rope_angles", "fused_add_rms_norm_vec4", "rope_qk_norm_kv_write_v2_", "paged_attention_split_", "paged_attention_v3_",
             "attention_reduce_split", "silu_mul_vec4", "silu_mul_bf16_vec8", "embedding_gather_vec8", "gather_rows_bf16", "argmax_partial",
             "argmax_final", "add_bias_rows");
 

@@ -16,26 +16,9 @@ package io.radixlm.cuda;
  */
 public final class FusedGemvKernel {
     private static final int BLOCK = 128; // GEMV_BLOCK in gemv.cu
-    /**
-     * Output rows per CTA of the residual and norm kernels (the others pair rows): 2 (gemv_*_rows1), or 1
-     * (gemv_*_o1_rows1) with -Dradixlm.fusedGemv.rowsPerCta=1.
-     */
-    static final int ROWS_PER_CTA = Integer.getInteger("radixlm.fusedGemv.rowsPerCta", 2);
     private final CudaDevice device;
-    private final int rowsPerCta;
 
-    public FusedGemvKernel(CudaDevice device) { this(device, ROWS_PER_CTA); }
-
-    FusedGemvKernel(CudaDevice device, int rowsPerCta) {
-        if (rowsPerCta != 1 && rowsPerCta != 2) throw new IllegalArgumentException("rows per CTA must be 1 or 2: " + rowsPerCta);
-        this.device = device;
-        this.rowsPerCta = rowsPerCta;
-    }
-
-    /** gemv_{family}_rows1 (2 output rows a CTA) or gemv_{family}_o1_rows1 (1 row). */
-    private String kernel(String family) { return "gemv_" + family + (rowsPerCta == 1 ? "_o1" : "") + "_rows1"; }
-
-    private int numBlocks(int outFeatures) { return (outFeatures + rowsPerCta - 1) / rowsPerCta; }
+    public FusedGemvKernel(CudaDevice device) { this.device = device; }
 
     /** Launches kernel over numBlocks CTAs (2 weight rows each). */
     private void launch(String kernel, int numBlocks, KernelArgs args) {
@@ -57,7 +40,7 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        launch(kernel("residual"), numBlocks(outFeatures), new KernelArgs()
+        launch("gemv_residual_rows1", (outFeatures + 1) / 2, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }
 
@@ -68,7 +51,7 @@ public final class FusedGemvKernel {
         requireWeights(w, inFeatures, outFeatures);
         y.requireElements(outFeatures, 4, "fused gemv y");
         requireSupported(inFeatures, residual.address(), normWeight.address(), w.address());
-        launch(kernel("norm"), numBlocks(outFeatures), new KernelArgs()
+        launch("gemv_norm_rows1", (outFeatures + 1) / 2, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(w).ptr(y).i32(inFeatures).i32(outFeatures).f32(eps));
     }
 

@@ -57,10 +57,9 @@ class FusedGemvKernelGpuTest {
 
     private static double[] toDoubles(float[] v) { return GpuTestSupport.toDoubles(v); }
 
-    @ParameterizedTest(name = "in {0}, out {1}, bias {2}, rows per CTA {3}")
-    @CsvSource({"8, 1, false, 2", "40, 3, true, 2", "288, 77, false, 2", "2048, 1001, true, 2", "4104, 514, false, 2",
-        "14336, 67, true, 2", "8, 1, false, 1", "40, 3, true, 1", "2048, 1001, true, 1", "14336, 67, false, 1"})
-    void residualAddsTheProductAndBias(int in, int out, boolean withBias, int rowsPerCta) {
+    @ParameterizedTest(name = "in {0}, out {1}, bias {2}")
+    @CsvSource({"8, 1, false", "40, 3, true", "288, 77, false", "2048, 1001, true", "4104, 514, false", "14336, 67, true"})
+    void residualAddsTheProductAndBias(int in, int out, boolean withBias) {
         CudaDevice device = device();
         float[] x = randomBf16Values(random, in, 1f);
         float[] w = randomBf16Values(random, out * in, 0.05f);
@@ -72,7 +71,7 @@ class FusedGemvKernelGpuTest {
         withTail[out] = Float.NaN; // past the end: must stay NaN
         try (DeviceMemory xm = uploadBf16(device, x); DeviceMemory wm = uploadBf16(device, w);
              DeviceMemory bm = withBias ? upload(device, bias) : null; DeviceMemory rm = upload(device, withTail)) {
-            new FusedGemvKernel(device, rowsPerCta).residual(xm, wm, bm, rm, in, out);
+            new FusedGemvKernel(device).residual(xm, wm, bm, rm, in, out);
             float[] all = rm.toFloats(out + 1);
             double error = relativeError(Arrays.copyOf(all, out), expected);
             assertTrue(error < F32_BOUND, "residual in " + in + " out " + out + ": relative error " + error);
@@ -80,10 +79,9 @@ class FusedGemvKernelGpuTest {
         }
     }
 
-    @ParameterizedTest(name = "in {0}, out {1}, rows per CTA {2}")
-    @CsvSource({"8, 1, 2", "40, 4, 2", "288, 77, 2", "2048, 1001, 2", "4104, 514, 2", "4096, 9, 2", "8, 1, 1",
-        "288, 77, 1", "4104, 515, 1"})
-    void normScalesTheProductByTheRmsOfTheResidual(int in, int out, int rowsPerCta) {
+    @ParameterizedTest(name = "in {0}, out {1}")
+    @CsvSource({"8, 1", "40, 4", "288, 77", "2048, 1001", "4104, 514", "4096, 9"})
+    void normScalesTheProductByTheRmsOfTheResidual(int in, int out) {
         CudaDevice device = device();
         float[] residual = randomFloats(random, in, 3f);
         float[] weight = randomBf16Values(random, in, 2f);
@@ -91,7 +89,7 @@ class FusedGemvKernelGpuTest {
         double[] expected = matvec(w, normed(residual, weight), out);
         try (DeviceMemory rm = upload(device, residual); DeviceMemory gm = uploadBf16(device, weight);
              DeviceMemory wm = uploadBf16(device, w); DeviceMemory y = poisoned(device, 4L * (out + 1))) {
-            new FusedGemvKernel(device, rowsPerCta).norm(rm, gm, wm, y, in, out, EPS);
+            new FusedGemvKernel(device).norm(rm, gm, wm, y, in, out, EPS);
             float[] all = y.toFloats(out + 1);
             double error = relativeError(Arrays.copyOf(all, out), expected);
             assertTrue(error < F32_BOUND, "norm in " + in + " out " + out + ": relative error " + error);
