@@ -87,29 +87,6 @@ __device__ __forceinline__ void loadWeightRound(uint4 (&wv)[UNROLL][OPW], const 
     }
 }
 
-// Early L2 prefetch (o_proj of the fused decode path). Under programmatic dependent launch the first wave of
-// o_proj's CTAs becomes resident while the decode attention and its reduce still run; those are latency-bound
-// and leave HBM mostly idle for several microseconds. Each CTA of that wave (blockIdx.x < resident) asks L2 for
-// the rows of the CTAs that take its place in the next `waves` waves, before its pdlWait, so the idle time
-// fills with weights the kernel then reads from L2. The rows stream once either way: no extra HBM bytes.
-// (Done for every GEMV it made decode slower: big grids' prefetched rows were evicted by their own stream.)
-template <int OPW, typename RowOf>
-__device__ __forceinline__ void prefetchLaterWaves(const bf16* w, int numChunks, int resident, int waves, RowOf rowOf) {
-    if ((int)blockIdx.x >= resident) return;
-    const int linesPerRow = (numChunks + 7) >> 3;  // 128-byte lines
-    for (int k = 1; k <= waves; k++) {
-        const int t = blockIdx.x + k * resident;
-        if (t >= (int)gridDim.x) break;
-#pragma unroll
-        for (int o = 0; o < OPW; o++) {
-            const char* row = reinterpret_cast<const char*>(w) + (long)rowOf(t, o) * numChunks * 16;
-            for (int line = threadIdx.x; line < linesPerRow; line += GEMV_BLOCK) {
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(row + line * 128));
-            }
-        }
-    }
-}
-
 // One CTA: output rows [blockIdx.x · OPW, + OPW) for x rows [0, rows), ROWS ≥ rows.
 template <int ROWS, int OPW, int UNROLL>
 __device__ __forceinline__ void gemvTile(const bf16* __restrict__ x, const bf16* __restrict__ w,
@@ -222,7 +199,6 @@ struct FusedGemvArgs {
     bf16* kCache;             // ROPE: (numSlots, numKvHeads, headDim) bf16
     bf16* vCache;
     int numHeads, numKvHeads, headDim;
-    int resident, prefetchWaves;  // prefetchLaterWaves (0 waves: none)
 };
 
 // What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads overlap the
@@ -353,10 +329,6 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
     loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
-    if (a.prefetchWaves > 0) {
-        prefetchLaterWaves<OPW>(w, numChunks, a.resident, a.prefetchWaves,
-                                [&a, out](int t, int o) { return fusedRow<EPI>(t, o, out, a); });
-    }
     pdlWait();
     EpilogueInputs e;
     if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
@@ -399,10 +371,8 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 // grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
 extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
 gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
-                    const float* __restrict__ bias, int in, int out, int resident, int prefetchWaves) {
+                    const float* __restrict__ bias, int in, int out) {
     FusedGemvArgs a = {};
-    a.resident = resident;
-    a.prefetchWaves = prefetchWaves;
     a.x = x;
     a.residualOut = residual;
     a.bias = bias;

@@ -52,11 +52,6 @@ public final class CudaBackend implements Backend {
      * through the separate kernels, as every other step does.
      */
     static final boolean USE_FUSED_DECODE = !"false".equals(System.getProperty("radixlm.fusedDecode"));
-    /**
-     * Bytes of o_proj's later waves its first wave asks L2 for while the fused decode step's attention runs
-     * (FusedGemvKernel#residual): -Dradixlm.oPrefetchMB.
-     */
-    static final long O_PREFETCH_BYTES = Long.getLong("radixlm.oPrefetchMB", 0) << 20;
     /** Decode batches of up to this many sequences replay a captured CUDA graph; larger ones launch eagerly. */
     public static final int MAX_GRAPH_BATCH = DecodeGraphs.MAX_BUCKET;
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
@@ -490,7 +485,7 @@ public final class CudaBackend implements Backend {
                 mark("rope_kv_write");
             }
             decodeAttention(l, 1, numSeqs, split);
-            fusedGemv.residual(b.attnOut, layer.o(), layer.oBias(), b.residual, config.qDim(), hidden, O_PREFETCH_BYTES);
+            fusedGemv.residual(b.attnOut, layer.o(), layer.oBias(), b.residual, config.qDim(), hidden);
             mark("o_proj");
             fusedGemv.normSwiglu(b.residual, layer.postNorm(), layer.gateUp(), b.act, hidden, config.intermediateSize(), eps);
             mark("gate_up_proj");

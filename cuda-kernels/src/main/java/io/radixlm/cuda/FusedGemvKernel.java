@@ -17,7 +17,6 @@ package io.radixlm.cuda;
 public final class FusedGemvKernel {
     private static final int BLOCK = 128; // GEMV_BLOCK in gemv.cu
     private final CudaDevice device;
-    private final java.util.Map<String, Integer> resident = new java.util.HashMap<>();
 
     public FusedGemvKernel(CudaDevice device) { this.device = device; }
 
@@ -36,26 +35,13 @@ public final class FusedGemvKernel {
     /** residual (outFeatures) f32 += x (inFeatures) bf16 · w (outFeatures, inFeatures) bf16ᵀ + bias (outFeatures, f32, or null). */
     public void residual(DeviceMemory x, DeviceMemory w, DeviceMemory bias, DeviceMemory residual, int inFeatures,
                          int outFeatures) {
-        residual(x, w, bias, residual, inFeatures, outFeatures, 0);
-    }
-
-    /**
-     * As {@link #residual(DeviceMemory, DeviceMemory, DeviceMemory, DeviceMemory, int, int)}, with the first wave of
-     * CTAs asking L2 for the rows of as many later waves as fit prefetchBytes before its inputs are ready: for o_proj
-     * after the latency-bound decode attention (0: no prefetch).
-     */
-    public void residual(DeviceMemory x, DeviceMemory w, DeviceMemory bias, DeviceMemory residual, int inFeatures,
-                         int outFeatures, long prefetchBytes) {
         x.requireElements(inFeatures, 2, "fused gemv x");
         requireWeights(w, inFeatures, outFeatures);
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        int numBlocks = (outFeatures + 1) / 2;
-        int wave = residentCtas("gemv_residual_rows1");
-        launch("gemv_residual_rows1", numBlocks, new KernelArgs()
-                .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures)
-                .i32(wave).i32(prefetchWaves(numBlocks, wave, 4L * inFeatures, prefetchBytes)));
+        launch("gemv_residual_rows1", (outFeatures + 1) / 2, new KernelArgs()
+                .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }
 
     /** y (outFeatures) f32 = RMSNorm(residual (inFeatures) f32) · normWeight · w (outFeatures, inFeatures)ᵀ. */
@@ -129,22 +115,6 @@ public final class FusedGemvKernel {
                 .ptr(target.angles()).ptr(target.slotMapping()).ptr(target.qOut())
                 .ptr(target.kCache()).ptr(target.vCache()).i32(inFeatures).i32(shape.numHeads())
                 .i32(shape.numKvHeads()).i32(shape.headDim()).f32(eps));
-    }
-
-    /** CTAs of kernel resident on the whole GPU at once (one wave). */
-    private int residentCtas(String kernel) {
-        return resident.computeIfAbsent(kernel, k -> device.maxResidentBlocks(k, BLOCK, 0) * device.numMultiprocessors());
-    }
-
-    /**
-     * Whole waves after the first (of wave CTAs each, numBlocks in all) whose rows, bytesPerBlock per CTA, fit
-     * budgetBytes; 0 when not even one does.
-     */
-    static int prefetchWaves(int numBlocks, int wave, long bytesPerBlock, long budgetBytes) {
-        if (numBlocks < 1 || wave < 1 || bytesPerBlock < 1) throw new IllegalArgumentException("empty launch");
-        if (budgetBytes < 0) throw new IllegalArgumentException("negative prefetch budget " + budgetBytes);
-        long laterWaves = (numBlocks - 1L) / wave;
-        return (int) Math.min(laterWaves, budgetBytes / (wave * bytesPerBlock));
     }
 
     private static void requireNormInput(DeviceMemory residual, DeviceMemory normWeight, int inFeatures) {
