@@ -88,23 +88,24 @@ class PrefillTilesTest {
 
     @Test
     void everyFlavorNamesAKernelOfTheBuildWithItsKeyTileAndSharedMemory() {
-        // head_dim 128: fast64b takes 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM)
-        var fast64b = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B);
-        assertEquals("prefill_attention_fast64b_hd128", fast64b.name());
-        assertEquals(64, fast64b.keysPerTile());
-        assertEquals(2 * (2 * 2 * 64 * 136 + 128 * 136), fast64b.sharedBytes());
-        // other head dims run fast's kernel
+        // head_dim 128: fast64b takes 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM), base 32-key tiles
+        assertVariant(PrefillAttentionKernel.Flavor.FAST64B, "prefill_attention_fast64b_hd128", 64);
+        assertVariant(PrefillAttentionKernel.Flavor.BASE, "prefill_attention_hd128", 32);
+        // other head dims: fast64b runs fast's kernel, base its own
         assertEquals("prefill_attention_fast_hd96", PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE,
                 PrefillAttentionKernel.Flavor.FAST64B).name());
-        // base: 32-key tiles at head_dim 128 (2 · 2 · 32 · 136 + 128 · 136 bf16), its own kernel at every head dim
-        var base = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.BASE);
-        assertEquals("prefill_attention_hd128", base.name());
-        assertEquals(32, base.keysPerTile());
-        assertEquals(2 * (2 * 2 * 32 * 136 + 128 * 136), base.sharedBytes());
         assertEquals("prefill_attention_hd96", PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE,
                 PrefillAttentionKernel.Flavor.BASE).name());
         assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
                 PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B).name());
+    }
+
+    /** The big-tile kernel of flavor at head_dim 128: two stages of K and V (keys, 136) plus Q (128, 136), bf16. */
+    private static void assertVariant(PrefillAttentionKernel.Flavor flavor, String name, int keysPerTile) {
+        var v = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
+        assertEquals(name, v.name());
+        assertEquals(keysPerTile, v.keysPerTile());
+        assertEquals(2 * (2 * 2 * keysPerTile * 136 + 128 * 136), v.sharedBytes());
     }
 
     @Test
