@@ -138,9 +138,7 @@ __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16*
 // on raw scores: scaleLog2 > 0 keeps the order), the mask runs only on tiles near the diagonal, exp2 is one
 // MUFU op, and the 4 · DFRAGS rescaling multiplications are skipped when no row of the warp moved its max
 // (the common case after a row's first key tiles; a skipped multiplication would have been by exactly 1).
-// DEFER_SUM: runSum holds this thread's share of the row sum (its quad's lanes add up to the row's), reduced
-// across the quad once after the last key tile (as FlashAttention-2 does) instead of 2 shuffles per row and tile.
-template <int SFRAGS, int DFRAGS, bool DEFER_SUM>
+template <int SFRAGS, int DFRAGS>
 __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (&acc)[DFRAGS][4], float (&runMax)[2],
                                                   float (&runSum)[2], const int (&rowPos)[2], int keyStart,
                                                   bool needsMask, float scaleLog2) {
@@ -172,10 +170,8 @@ __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (
             s[f][half * 2 + 1] = fastExp2(fmaf(s[f][half * 2 + 1], scaleLog2, -base));
             tileSum += s[f][half * 2] + s[f][half * 2 + 1];
         }
-        if constexpr (!DEFER_SUM) {
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
-            tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
-        }
+        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 1);
+        tileSum += __shfl_xor_sync(0xffffffffu, tileSum, 2);
         runSum[half] = runSum[half] * correction[half] + tileSum;
         runMax[half] = newMax;
     }
@@ -192,11 +188,10 @@ __device__ __forceinline__ void onlineSoftmaxFast(float (&s)[SFRAGS][4], float (
 
 // One key tile of the online softmax for a warp's MT m-tiles: S = Q·Kᵀ, mask, rescale, O += P·V.
 // rowPos[m][half]: the position of the warp's row quadRow + 8 half of m-tile m (-1: padding).
-// FAST: 0 the softmax below; 1 onlineSoftmaxFast's (same math, fewer instructions, not bit for bit the same);
-// 2 onlineSoftmaxFast's with DEFER_SUM (runSum per thread: the caller reduces it across the quad at the end).
+// FAST: false the softmax below; true onlineSoftmaxFast's (same math, fewer instructions, not bit for bit the same).
 // Q_SMEM: the A fragments of Q come from qTile (ROWS, HD + 8) by ldmatrix at every k-step (registers are
 // short for two m-tiles at head_dim 128); else from qFrag, loaded once.
-template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS, int FAST>
+template <int HD, int MT, int KEYS, bool Q_SMEM, int QREGS, bool FAST>
 __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTile, const bf16* qTile,
                                               const uint32_t (&qFrag)[QREGS][HD / 16][4], float (&acc)[MT][HD / 8][4],
                                               float (&runMax)[MT][2], float (&runSum)[MT][2],
@@ -246,8 +241,8 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     uint32_t pFrag[MT][PSTEPS][4];
 #pragma unroll
     for (int m = 0; m < MT; m++) {
-        if constexpr (FAST != 0) {
-            onlineSoftmaxFast<SFRAGS, DFRAGS, FAST == 2>(s[m], acc[m], runMax[m], runSum[m], rowPos[m], keyStart, needsMask, scaleLog2);
+        if constexpr (FAST) {
+            onlineSoftmaxFast<SFRAGS, DFRAGS>(s[m], acc[m], runMax[m], runSum[m], rowPos[m], keyStart, needsMask, scaleLog2);
         } else {
             // Scale into log2 units and mask keys past each row's position (only the tiles near the diagonal).
 #pragma unroll
@@ -317,9 +312,11 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
 }
 
 // STEP_KEYS: keys per attendKeyTile call; KEYS (the shared-memory tile) or KEYS / 2, which computes each tile as
-// two halves: the barriers and cp.async waits of KEYS-key tiles with the S/P registers of STEP_KEYS keys.
-// BATCHED_LOOKUPS: see loadKvTile.
-template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, int FAST, int STAGES, int STEP_KEYS, bool BATCHED_LOOKUPS>
+// two halves: the barriers and cp.async waits of KEYS-key tiles with the S/P registers of STEP_KEYS keys. Every
+// entry now passes KEYS (the half-tile flavours were measured and removed); the loop stays as it was, since the
+// same code without it compiles to different machine code for the kernels that remain.
+// FAST: see attendKeyTile; BATCHED_LOOKUPS: see loadKvTile.
+template <int HD, int WARPS, int MT, int KEYS, bool Q_SMEM, bool FAST, int STAGES, int STEP_KEYS, bool BATCHED_LOOKUPS>
 __device__ __forceinline__ void prefillAttention(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
@@ -456,16 +453,6 @@ __device__ __forceinline__ void prefillAttention(
         }
     }
 
-    if constexpr (FAST == 2) {  // deferred row sums: every lane of the quad joins in, padding rows too
-#pragma unroll
-        for (int m = 0; m < MT; m++) {
-#pragma unroll
-            for (int half = 0; half < 2; half++) {
-                runSum[m][half] += __shfl_xor_sync(0xffffffffu, runSum[m][half], 1);
-                runSum[m][half] += __shfl_xor_sync(0xffffffffu, runSum[m][half], 2);
-            }
-        }
-    }
 #pragma unroll
     for (int m = 0; m < MT; m++) {
 #pragma unroll
@@ -531,13 +518,12 @@ extern "C" __global__ void prefill_attention_reduce(
     }
 }
 
-// Entry points: prefill_attention_hd{HD} (the big tile), prefill_attention_small_hd{HD} (64 rows, one m-tile
-// per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the big tile with
-// onlineSoftmaxFast: prefill_attention_fast_hd{HD} (two stages), prefill_attention_fast3_hd128 (three
-// K/V stages: 87 KB of shared memory, still two CTAs per SM) and prefill_attention_fast64_hd128 (64-key
-// tiles, two stages: 104 KB, two CTAs per SM), and its variants fast64h, fast64hb, fast64b, w8, fast64hd, w8d.
-// PrefillAttentionKernel.Variant mirrors WARPS, KEYS, Q_SMEM and STAGES (and ROWS = WARPS · MT · 16).
-// FAST: the softmax, as in attendKeyTile (0 legacy, 1 fast, 2 fast with deferred row sums).
+// Entry points: prefill_attention_hd{HD} (the big tile, the reference and A/B baseline), prefill_attention_small_hd{HD}
+// (64 rows, one m-tile per warp, as before the big tile; for A/B runs with -Dradixlm.prefillRows=64), and the
+// big tile with onlineSoftmaxFast, the default: prefill_attention_fast64b_hd128 (64-key tiles, the page-slot lookups
+// of a tile's copies batched) and prefill_attention_fast_hd{HD} at the other head dims. Eight other flavours were
+// measured on the H200 and removed (BENCHMARKS.md). PrefillAttentionKernel.Variant mirrors KEYS and Q_SMEM (and
+// ROWS = WARPS · MT · 16). FAST: the softmax, as in attendKeyTile (false legacy, true fast).
 #define PREFILL_ATTENTION_ENTRY(NAME, HD, WARPS, MT, KEYS, Q_SMEM, FAST, STAGES, STEP_KEYS, LOOKUPS, MIN_BLOCKS)  \
     extern "C" __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) NAME(                                     \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables,  \
@@ -551,36 +537,22 @@ extern "C" __global__ void prefill_attention_reduce(
 
 // The big tiles: 128 rows as 4 warps × two m-tiles; Q through shared memory where registers run short
 // (head_dim 96, 128: 250 registers, no spills, two CTAs per SM), 32-key tiles at head_dim 128 for the same reason.
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, 0, 2, 32, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, 1, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, 1, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, 1, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, 1, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd128, 128, 4, 2, 32, true, 1, 2, 32, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast3_hd128, 128, 4, 2, 32, true, 1, 3, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd32, 32, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd48, 48, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd64, 64, 4, 2, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd96, 96, 4, 2, 64, true, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_hd128, 128, 4, 2, 32, true, false, 2, 32, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd32, 32, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd48, 48, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd64, 64, 4, 2, 64, false, true, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast_hd96, 96, 4, 2, 64, true, true, 2, 64, false, 2)
 // 64-key tiles at head_dim 128 (as FlashAttention-2 on sm90): half the barriers and cp.async waits per FLOP, at
-// the price of a few spilled registers (ptxas: 92 bytes of spill stores at 255 registers).
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64_hd128, 128, 4, 2, 64, true, 1, 2, 64, false, 2)
-// 64-key tiles in shared memory computed as two 32-key halves (fast64h): fast64's barriers per FLOP with the
-// registers of fast (S and P of 32 keys live at once, no spills); bit for bit the output of fast. fast64hb: the
-// same with the page-slot lookups of a tile's copies issued together; fast64b: fast64 with them.
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64h_hd128, 128, 4, 2, 64, true, 1, 2, 32, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hb_hd128, 128, 4, 2, 64, true, 1, 2, 32, true, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64b_hd128, 128, 4, 2, 64, true, 1, 2, 64, true, 2)
-// w8: the same 128 rows as 8 warps × one m-tile (256 threads), 64-key tiles in 32-key halves, 104 KB: two CTAs and
-// 16 warps per SM instead of 8, to hide the latency of the MMA/ldmatrix/exp2 chains (ncu: the top stall), at 128
-// registers (0 spills) and twice the ldmatrix per MMA of the two-m-tile warps (K/V fragments feed one m-tile).
-PREFILL_ATTENTION_ENTRY(prefill_attention_w8_hd128, 128, 8, 1, 64, true, 1, 2, 32, false, 2)
-// fast64hd and w8d: fast64h and w8 with the row sums reduced across the quad once at the end (DEFER_SUM).
-PREFILL_ATTENTION_ENTRY(prefill_attention_fast64hd_hd128, 128, 4, 2, 64, true, 2, 2, 32, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_w8d_hd128, 128, 8, 1, 64, true, 2, 2, 32, false, 2)
+// the price of a few spilled registers (ptxas: 72 bytes of spill stores at 255 registers), with the page-slot
+// lookups of a tile's copies issued together.
+PREFILL_ATTENTION_ENTRY(prefill_attention_fast64b_hd128, 128, 4, 2, 64, true, true, 2, 64, true, 2)
 // The small tiles: 64 rows, 4 warps × one m-tile, Q in registers, 64-key tiles.
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, 0, 2, 64, false, 2)
-PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, 0, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd32, 32, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd48, 48, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd64, 64, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd96, 96, 4, 1, 64, false, false, 2, 64, false, 2)
+PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, false, 2, 64, false, 2)

@@ -1,7 +1,6 @@
 package io.radixlm.cuda;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -26,18 +25,13 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast|fast3|fast64|fast64h|fast64hb|fast64b|w8|fast64hd|w8d (default fast64b:
-     * measured on the H200 at 8k tokens, 8B shape, per layer, heads order: base 2.376 ms, fast 2.356, fast3 2.341, fast64
-     * 2.180, fast64h 2.280, fast64hb 2.107, fast64b 2.055, w8 2.149, fast64hd 2.154, w8d 2.085). fast: the
-     * softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in
-     * one MUFU op, no rescale when no row's max moved); fast3: fast with three K/V stages at head_dim 128;
-     * fast64: fast with 64-key tiles at head_dim 128 (a few spilled registers); fast64h: 64-key tiles in shared
-     * memory, each computed as two 32-key halves (fast64's barriers, fast's registers: no spills; the output of
-     * fast bit for bit); fast64hb: fast64h with the page-slot lookups of a tile's copies issued together;
-     * fast64b: fast64 with them; w8: fast64h's tiles as 8 warps of one m-tile each (256 threads, 16 warps per SM
-     * instead of 8, more ldmatrix per MMA); fast64hd, w8d: fast64h, w8 with the row sums reduced across the quad
-     * once at the end instead of per key step (as FlashAttention-2). At other head dims all the flavors but base
-     * run fast.
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast64b (default fast64b: measured on the H200 at 8k
+     * tokens, 8B shape, per layer, heads order: base 2.376 ms, fast64b 2.055). base: the reference kernel and A/B
+     * baseline. fast64b: the softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the
+     * diagonal, exp2 in one MUFU op, no rescale when no row's max moved), 64-key K/V tiles at head_dim 128 (half the
+     * barriers per FLOP, a few spilled registers) and the page-slot lookups of a tile's copies issued together; at
+     * other head dims it runs the fast softmax on base's tiles (prefill_attention_fast_hd*). Eight other flavours
+     * (fast, fast3, fast64, fast64h, fast64hb, w8, fast64hd, w8d) were measured and removed: BENCHMARKS.md has their times.
      * The small tiles always run their one kernel.
      */
     public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64b"));
@@ -50,7 +44,7 @@ public final class PrefillAttentionKernel {
     public static final boolean DEFAULT_HEADS_FASTEST = parseOrder(System.getProperty("radixlm.prefillOrder", "heads"));
     /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
     static final int MIN_SPLIT_KEYS = 512;
-    /** Threads of every kernel but prefill_attention_w8*_hd128 (8 warps), and of prefill_attention_reduce. */
+    /** Threads of every kernel (4 warps), prefill_attention_reduce's too. */
     private static final int THREADS = 128;
     /** CUDA's limit on gridDim.y, where the tiles go with the heads-first order. */
     private static final int MAX_GRID_Y = 65535;
@@ -63,28 +57,16 @@ public final class PrefillAttentionKernel {
 
     /** The big-tile kernels -Dradixlm.prefillVariant selects: see {@link #DEFAULT_FLAVOR}. */
     public enum Flavor {
-        BASE(false, 1), FAST(false, 1), FAST3(false, 1), FAST64(true, 1), FAST64H(true, 1), FAST64HB(true, 1),
-        FAST64B(true, 1), W8(true, 2), FAST64HD(true, 1), W8D(true, 2);
-
-        private final boolean longKeyTiles;
-        private final int threadsFactor;
-
-        Flavor(boolean longKeyTiles, int threadsFactor) {
-            this.longKeyTiles = longKeyTiles;
-            this.threadsFactor = threadsFactor;
-        }
+        /** prefill_attention_hd*: the reference kernel, 32-key tiles at head_dim 128. */
+        BASE,
+        /** prefill_attention_fast64b_hd128 at head_dim 128 (64-key tiles), prefill_attention_fast_hd* elsewhere. */
+        FAST64B;
 
         static Flavor parse(String name) {
             for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
-            throw new IllegalArgumentException("radixlm.prefillVariant must be one of "
-                    + Arrays.toString(values()).toLowerCase(Locale.ROOT) + ", got " + name);
+            throw new IllegalArgumentException("radixlm.prefillVariant must be base or fast64b (the other flavours were"
+                    + " removed, see BENCHMARKS.md), got " + name);
         }
-
-        /** Whether this flavor has a kernel of its own at head_dim 128, with K/V in 64-key tiles (the others take 32 there). */
-        boolean longKeyTiles() { return longKeyTiles; }
-
-        /** Threads per CTA of its head_dim-128 kernel, in units of 128 (the w8 kernels have 8 warps). */
-        int threadsFactor() { return threadsFactor; }
     }
 
     private static boolean parseOrder(String order) {
@@ -128,10 +110,12 @@ public final class PrefillAttentionKernel {
 
     /**
      * One kernel variant, as its PREFILL_ATTENTION_ENTRY line in prefill_attention.cu: 128-row tiles hold Q in
-     * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128.
+     * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128, but
+     * for fast64b's 64-key tiles.
      */
-    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, int numStages,
-                   int numThreads) {
+    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim) {
+        /** K/V tiles in flight: the STAGES of every entry. */
+        static final int NUM_STAGES = 2;
 
         static Variant of(int headDim, int rowsPerTile, Flavor flavor) {
             checkRows(rowsPerTile);
@@ -139,19 +123,17 @@ public final class PrefillAttentionKernel {
                 throw new IllegalArgumentException("prefill attention: unsupported head_dim " + headDim);
             }
             boolean big = rowsPerTile == ROWS_PER_TILE;
-            boolean threeStages = big && flavor == Flavor.FAST3 && headDim == 128;
-            boolean longKeys = big && flavor.longKeyTiles() && headDim == 128;
-            String prefix = !big ? "prefill_attention_small_hd" : threeStages ? "prefill_attention_fast3_hd"
-                    : longKeys ? "prefill_attention_" + flavor.name().toLowerCase(Locale.ROOT) + "_hd"
+            boolean longKeys = big && flavor == Flavor.FAST64B && headDim == 128;
+            String prefix = !big ? "prefill_attention_small_hd" : longKeys ? "prefill_attention_fast64b_hd"
                     : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
             return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
-                    big && headDim >= 96, headDim, threeStages ? 3 : 2, longKeys ? flavor.threadsFactor() * THREADS : THREADS);
+                    big && headDim >= 96, headDim);
         }
 
-        /** numStages stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
+        /** NUM_STAGES stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
         int sharedBytes() {
             int stride = headDim + 8;
-            return 2 * (2 * numStages * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
+            return 2 * (2 * NUM_STAGES * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
         }
     }
 
@@ -268,7 +250,7 @@ public final class PrefillAttentionKernel {
         boolean headsFirst = headsFastest && numTiles <= MAX_GRID_Y;  // gridDim.y caps the heads-first order
         Dim3 grid = headsFirst ? new Dim3(layout.numKvHeads(), numTiles, split.numSplits())
                 : new Dim3(numTiles, layout.numKvHeads(), split.numSplits());
-        device.launch(variant.name(), grid, Dim3.of(variant.numThreads()), variant.sharedBytes(),
+        device.launch(variant.name(), grid, Dim3.of(THREADS), variant.sharedBytes(),
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(blockTables).ptr(tiles)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).i32(headsFirst ? 1 : 0).ptr(out)

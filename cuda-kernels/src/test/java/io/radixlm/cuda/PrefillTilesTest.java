@@ -8,6 +8,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The host side of the prefill kernel (no GPU needed): tiling and the split of a step between the two attention kernels. */
@@ -73,8 +74,8 @@ class PrefillTilesTest {
         // the same tiles with 132 KV heads fill the GPU already; and few keys never split
         assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, positions, 66, 128, 132,
                 PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
-        // fast64 counts in 64-key tiles: 128 of them, still split, each split at least MIN_SPLIT_KEYS keys
-        var fast64 = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64, true);
+        // fast64b counts in 64-key tiles: 128 of them, still split, each split at least MIN_SPLIT_KEYS keys
+        var fast64 = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B, true);
         PrefillAttentionKernel.Split split64 = fast64.split(tiles, positions, 8, 128, 132, PrefillWorkspace.MAX_STATES,
                 PrefillAttentionKernel.MIN_SPLIT_KEYS);
         assertTrue(split64.numSplits() > 1 && split64.numSplits() * split64.splitTiles() >= 128, split64.toString());
@@ -87,26 +88,31 @@ class PrefillTilesTest {
 
     @Test
     void everyFlavorNamesAKernelOfTheBuildWithItsKeyTileAndSharedMemory() {
-        // head_dim 128: the 64-key flavors take 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM)
-        for (var flavor : List.of(PrefillAttentionKernel.Flavor.FAST64, PrefillAttentionKernel.Flavor.FAST64H,
-                PrefillAttentionKernel.Flavor.FAST64HB, PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.W8,
-                PrefillAttentionKernel.Flavor.FAST64HD, PrefillAttentionKernel.Flavor.W8D)) {
-            var v = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
-            assertEquals("prefill_attention_" + flavor.name().toLowerCase(java.util.Locale.ROOT) + "_hd128", v.name());
-            assertEquals(64, v.keysPerTile());
-            assertEquals(2, v.numStages());
-            boolean eightWarps = flavor == PrefillAttentionKernel.Flavor.W8 || flavor == PrefillAttentionKernel.Flavor.W8D;
-            assertEquals(eightWarps ? 256 : 128, v.numThreads());
-            assertEquals(2 * (2 * 2 * 64 * 136 + 128 * 136), v.sharedBytes());
-            // other head dims run fast's kernel
-            var other = PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
-            assertEquals("prefill_attention_fast_hd96", other.name());
-            assertEquals(128, other.numThreads());
-            assertEquals(flavor, PrefillAttentionKernel.Flavor.parse(" " + flavor.name().toLowerCase(java.util.Locale.ROOT)));
-        }
-        assertEquals(32, PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE,
-                PrefillAttentionKernel.Flavor.FAST).keysPerTile());
+        // head_dim 128: fast64b takes 2 · 2 · 64 · 136 + 128 · 136 bf16 (104 KB, two CTAs per SM), base 32-key tiles
+        assertVariant(PrefillAttentionKernel.Flavor.FAST64B, "prefill_attention_fast64b_hd128", 64);
+        assertVariant(PrefillAttentionKernel.Flavor.BASE, "prefill_attention_hd128", 32);
+        // other head dims: fast64b runs fast's kernel, base its own
+        assertEquals("prefill_attention_fast_hd96", PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Flavor.FAST64B).name());
+        assertEquals("prefill_attention_hd96", PrefillAttentionKernel.Variant.of(96, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Flavor.BASE).name());
         assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
-                PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64H).name());
+                PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B).name());
+    }
+
+    /** The big-tile kernel of flavor at head_dim 128: two stages of K and V (keys, 136) plus Q (128, 136), bf16. */
+    private static void assertVariant(PrefillAttentionKernel.Flavor flavor, String name, int keysPerTile) {
+        var v = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE, flavor);
+        assertEquals(name, v.name());
+        assertEquals(keysPerTile, v.keysPerTile());
+        assertEquals(2 * (2 * 2 * keysPerTile * 136 + 128 * 136), v.sharedBytes());
+    }
+
+    @Test
+    void theVariantPropertyTakesTheTwoFlavorsAndNamesThemForAnythingElse() {
+        assertEquals(PrefillAttentionKernel.Flavor.BASE, PrefillAttentionKernel.Flavor.parse(" base"));
+        assertEquals(PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.parse("FAST64b "));
+        var e = assertThrows(IllegalArgumentException.class, () -> PrefillAttentionKernel.Flavor.parse("fast64h"));
+        assertTrue(e.getMessage().contains("base or fast64b") && e.getMessage().contains("fast64h"), e.getMessage());
     }
 }
