@@ -45,6 +45,8 @@ public final class ForwardBatchBuilder {
 
     /** Adds a sequence whose tokens ids[from, to) are new (those before from are in the cache). */
     public ForwardBatchBuilder addChunk(int[] ids, int from, int to, int[] pages) {
+        // copyOfRange would pad a range past the end with token 0
+        if (to > ids.length) throw new IllegalArgumentException("chunk end " + to + " past the " + ids.length + " ids");
         return add(Arrays.copyOfRange(ids, from, to), from, pages);
     }
 
@@ -106,6 +108,13 @@ public final class ForwardBatchBuilder {
     /** The KV slot of position in a sequence laid out on pages (position order). */
     public static int slot(int[] pages, int position, int pageSize) {
         return pages[position / pageSize] * pageSize + position % pageSize;
+    }
+
+    /** The page ids firstPage, firstPage + 1, ..., count of them (a layout of hand-built batches). */
+    public static int[] consecutivePages(int firstPage, int count) {
+        int[] pages = new int[count];
+        for (int p = 0; p < count; p++) pages[p] = firstPage + p;
+        return pages;
     }
 
     /** Pages needed to hold length tokens. */
