@@ -2,6 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.model.ModelConfig;
 
 import java.util.ArrayList;
@@ -107,18 +108,7 @@ public final class GpuVerifier {
     }
 
     private static ForwardBatch batch(int[] tokens, int from, int to, int[] fullTable) {
-        int n = to - from;
-        int[] positions = new int[n];
-        int[] slots = new int[n];
-        int[] rows = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = from + i;
-            slots[i] = fullTable[positions[i] / PAGE_SIZE] * PAGE_SIZE + positions[i] % PAGE_SIZE;
-            rows[i] = i;
-        }
-        int[] table = Arrays.copyOf(fullTable, (to + PAGE_SIZE - 1) / PAGE_SIZE);
-        return new ForwardBatch(Arrays.copyOfRange(tokens, from, to), positions, slots, new int[] {0, n},
-                new int[] {to}, new int[][] {table}, rows);
+        return new ForwardBatchBuilder(PAGE_SIZE).addChunk(tokens, from, to, fullTable).buildAllRows();
     }
 
     private static int compareArgmax(int promptIndex, int firstPosition, float[] cpu, float[] gpu, int vocab,

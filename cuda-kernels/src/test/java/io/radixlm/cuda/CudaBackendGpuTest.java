@@ -2,6 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.model.ConfigLoader;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.SafetensorsWeights;
@@ -178,54 +179,20 @@ class CudaBackendGpuTest {
     void graphReplayedDecodeOfMixedLengthsMatchesTransformersAndEagerLaunches() {
         GpuTestSupport.device();
         String model = "llama3_gqa";
-        Path dir = Golden.modelDir(model);
-        ModelConfig config = ConfigLoader.load(dir);
-        int vocab = config.vocabSize();
-        int[][] ids = {Golden.modelReference(model).sequence(33).ids(), Golden.modelReference(model).sequence(300).ids(),
-                Golden.modelReference(model).sequence(7).ids()};
         NpyArray[] reference = {Golden.referenceLogits(model, 33), Golden.referenceLogits(model, 300),
                 Golden.referenceLogits(model, 7)};
-        int[] prompt = {20, 280, 1};   // prefilled eagerly, then 6 decode steps of all three together
-        int[] firstPage = {0, 20, 40};
-        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
-             CudaBackend graphed = new CudaBackend(config, weights, 0.9);
-             CudaBackend eager = new CudaBackend(config, weights, 0.9)) {
-            eager.setGraphsEnabled(false);
-            for (CudaBackend gpu : new CudaBackend[] {graphed, eager}) {
-                gpu.allocateKvCache(64, PAGE_SIZE);
-                for (int s = 0; s < 3; s++) gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
-            }
-            double worstVsReference = 0;
-            double worstVsEager = 0;
-            for (int step = 0; step < 6; step++) {
-                ForwardBatch batch = decode(ids, prompt, firstPage, step);
-                float[] fromGraph = graphed.forward(batch);
-                float[] fromEager = eager.forward(batch);
-                worstVsEager = Math.max(worstVsEager, Golden.relativeError(fromGraph, fromEager));
-                assertEquals(0, greedyDisagreements(fromGraph, fromEager, vocab), "graph and eager greedy tokens");
-                for (int s = 0; s < 3; s++) {
-                    float[] row = Arrays.copyOfRange(fromGraph, s * vocab, (s + 1) * vocab);
-                    worstVsReference = Math.max(worstVsReference,
-                            Golden.relativeError(row, reference[s].row(prompt[s] + step)));
-                }
-            }
-            System.err.printf("[gpu-test] graph-replayed decode (3 seqs padded to 4): rel. error vs transformers <= %.2e, vs eager <= %.2e%n",
-                    worstVsReference, worstVsEager);
-            assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
-            assertTrue(worstVsEager <= 1e-3, "graph vs eager " + worstVsEager);
-        }
+        // prefilled eagerly, then 6 decode steps of all three together
+        assertGraphMatchesEagerAndTransformers(model, "3 seqs padded to 4", Decoding.threeSequences(model), reference, 64, 6);
     }
 
     @Test
     void graphOfTheLargestBucketMatchesEagerLaunchesAndTransformers() {
         GpuTestSupport.device();
         String model = "llama3_gqa";
-        Path dir = Golden.modelDir(model);
-        ModelConfig config = ConfigLoader.load(dir);
-        int vocab = config.vocabSize();
         int numSeqs = 130; // padded to the 256 bucket: 126 padding rows
         int[] sequence = Golden.modelReference(model).sequence(33).ids();
-        NpyArray reference = Golden.referenceLogits(model, 33);
+        NpyArray[] reference = new NpyArray[numSeqs];
+        Arrays.fill(reference, Golden.referenceLogits(model, 33));
         int[][] ids = new int[numSeqs][];
         int[] prompt = new int[numSeqs];
         int[] firstPage = new int[numSeqs];
@@ -234,31 +201,44 @@ class CudaBackendGpuTest {
             prompt[s] = 3 + s % 25;
             firstPage[s] = s * MAX_PAGES;
         }
+        assertGraphMatchesEagerAndTransformers(model, "130 seqs padded to 256", new Decoding(ids, prompt, firstPage),
+                reference, numSeqs * MAX_PAGES, 4);
+    }
+
+    /**
+     * Prefills the sequences eagerly on a backend that replays CUDA graphs and on one that launches eagerly,
+     * then decodes numSteps steps of all of them together on both: the greedy tokens must agree, and the logits
+     * be close to each other and to transformers' (reference[s] for sequence s).
+     */
+    private static void assertGraphMatchesEagerAndTransformers(String model, String label, Decoding seqs,
+                                                               NpyArray[] reference, int numPages, int numSteps) {
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int vocab = config.vocabSize();
         try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
              CudaBackend graphed = new CudaBackend(config, weights, 0.9);
              CudaBackend eager = new CudaBackend(config, weights, 0.9)) {
             eager.setGraphsEnabled(false);
             for (CudaBackend gpu : new CudaBackend[] {graphed, eager}) {
-                gpu.allocateKvCache(numSeqs * MAX_PAGES, PAGE_SIZE);
-                for (int s = 0; s < numSeqs; s++) {
-                    gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
-                }
+                gpu.allocateKvCache(numPages, PAGE_SIZE);
+                seqs.prefill(gpu);
             }
             double worstVsReference = 0;
             double worstVsEager = 0;
-            for (int step = 0; step < 4; step++) {
-                ForwardBatch batch = decode(ids, prompt, firstPage, step);
+            for (int step = 0; step < numSteps; step++) {
+                ForwardBatch batch = seqs.decode(step);
                 float[] fromGraph = graphed.forward(batch);
                 float[] fromEager = eager.forward(batch);
                 worstVsEager = Math.max(worstVsEager, Golden.relativeError(fromGraph, fromEager));
                 assertEquals(0, greedyDisagreements(fromGraph, fromEager, vocab), "graph and eager greedy tokens");
-                for (int s = 0; s < numSeqs; s++) {
+                for (int s = 0; s < seqs.numSeqs(); s++) {
                     float[] row = Arrays.copyOfRange(fromGraph, s * vocab, (s + 1) * vocab);
-                    worstVsReference = Math.max(worstVsReference, Golden.relativeError(row, reference.row(prompt[s] + step)));
+                    worstVsReference = Math.max(worstVsReference,
+                            Golden.relativeError(row, reference[s].row(seqs.prompt()[s] + step)));
                 }
             }
-            System.err.printf("[gpu-test] graph-replayed decode (130 seqs padded to 256): rel. error vs transformers <= %.2e,"
-                    + " vs eager <= %.2e%n", worstVsReference, worstVsEager);
+            System.err.printf("[gpu-test] graph-replayed decode (%s): rel. error vs transformers <= %.2e, vs eager <= %.2e%n",
+                    label, worstVsReference, worstVsEager);
             assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
             assertTrue(worstVsEager <= 1e-3, "graph vs eager " + worstVsEager);
         }
@@ -270,10 +250,7 @@ class CudaBackendGpuTest {
         String model = "llama3_gqa";
         Path dir = Golden.modelDir(model);
         ModelConfig config = ConfigLoader.load(dir);
-        int[][] ids = {Golden.modelReference(model).sequence(33).ids(), Golden.modelReference(model).sequence(300).ids(),
-                Golden.modelReference(model).sequence(7).ids()};
-        int[] prompt = {20, 280, 1};
-        int[] firstPage = {0, 20, 40};
+        Decoding three = Decoding.threeSequences(model);
         try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
              CudaBackend dependent = new CudaBackend(config, weights, 0.45);
              CudaBackend plain = withoutDependentLaunches(() -> new CudaBackend(config, weights, 0.45))) {
@@ -282,21 +259,48 @@ class CudaBackendGpuTest {
             assertTrue(!plain.device().launchesAsDependent("gemv_rows1"), "-Dradixlm.pdl=false turns it off");
             for (CudaBackend gpu : new CudaBackend[] {dependent, plain}) {
                 gpu.allocateKvCache(64, PAGE_SIZE);
-                for (int s = 0; s < 3; s++) gpu.forward(prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
+                three.prefill(gpu);
             }
             // the first sequence alone (the 1-row GEMV path), then the other two (cuBLAS GEMMs between dependent kernels)
             for (int[] group : new int[][] {{0}, {1, 2}}) {
-                int[][] seqIds = Arrays.stream(group).mapToObj(s -> ids[s]).toArray(int[][]::new);
-                int[] seqPrompt = Arrays.stream(group).map(s -> prompt[s]).toArray();
-                int[] seqPages = Arrays.stream(group).map(s -> firstPage[s]).toArray();
+                Decoding some = three.only(group);
                 for (int step = 0; step < 6; step++) {
-                    ForwardBatch batch = decode(seqIds, seqPrompt, seqPages, step);
+                    ForwardBatch batch = some.decode(step);
                     float[] fromDependent = dependent.forward(batch);
                     float[] fromPlain = plain.forward(batch);
                     assertTrue(Arrays.equals(fromDependent, fromPlain), "logits of step " + step + " of sequences "
                             + Arrays.toString(group) + " differ: relative error " + Golden.relativeError(fromDependent, fromPlain));
                 }
             }
+        }
+    }
+
+    /**
+     * Sequences that decode together after a prefill each: the first prompt[s] tokens of ids[s] are prefilled
+     * (alone, logits of the last) on pages from firstPage[s] on, then step k brings token prompt[s] + k of each.
+     */
+    private record Decoding(int[][] ids, int[] prompt, int[] firstPage) {
+        /** Three sequences of mixed lengths: 20 of 33 tokens, 280 of 300 (several pages), 1 of 7. */
+        static Decoding threeSequences(String model) {
+            int[][] ids = {Golden.modelReference(model).sequence(33).ids(), Golden.modelReference(model).sequence(300).ids(),
+                    Golden.modelReference(model).sequence(7).ids()};
+            return new Decoding(ids, new int[] {20, 280, 1}, new int[] {0, 20, 40});
+        }
+
+        int numSeqs() { return ids.length; }
+
+        void prefill(CudaBackend gpu) {
+            for (int s = 0; s < numSeqs(); s++) {
+                gpu.forward(CudaBackendGpuTest.prefill(ids[s], 0, prompt[s], new int[] {prompt[s] - 1}, firstPage[s]));
+            }
+        }
+
+        ForwardBatch decode(int step) { return CudaBackendGpuTest.decode(ids, prompt, firstPage, step); }
+
+        /** The sequences of the group, in its order, with their pages. */
+        Decoding only(int[] group) {
+            return new Decoding(Arrays.stream(group).mapToObj(s -> ids[s]).toArray(int[][]::new),
+                    Arrays.stream(group).map(s -> prompt[s]).toArray(), Arrays.stream(group).map(s -> firstPage[s]).toArray());
         }
     }
 
@@ -314,21 +318,13 @@ class CudaBackendGpuTest {
         int n = ids.length;
         int[] tokens = new int[n];
         int[] positions = new int[n];
-        int[] slots = new int[n];
-        int[] starts = new int[n + 1];
-        int[] lengths = new int[n];
-        int[][] tables = new int[n][];
+        int[][] pages = new int[n][];
         for (int s = 0; s < n; s++) {
-            int pos = prompt[s] + step;
-            tokens[s] = ids[s][pos];
-            positions[s] = pos;
-            lengths[s] = pos + 1;
-            starts[s + 1] = s + 1;
-            tables[s] = new int[(pos + PAGE_SIZE) / PAGE_SIZE];
-            for (int p = 0; p < tables[s].length; p++) tables[s][p] = firstPage[s] + (MAX_PAGES - 1 - p);
-            slots[s] = tables[s][pos / PAGE_SIZE] * PAGE_SIZE + pos % PAGE_SIZE;
+            positions[s] = prompt[s] + step;
+            tokens[s] = ids[s][positions[s]];
+            pages[s] = reversedPages(firstPage[s]);
         }
-        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, allRows(n));
+        return ForwardBatchBuilder.decode(tokens, positions, pages, PAGE_SIZE);
     }
 
     static Stream<String> modelNames() { return Golden.MODEL_NAMES.stream(); }
@@ -338,18 +334,14 @@ class CudaBackendGpuTest {
      * from firstPage on, in reverse order so that the block table matters.
      */
     private static ForwardBatch prefill(int[] ids, int from, int to, int[] logitRows, int firstPage) {
-        int numPages = (to + PAGE_SIZE - 1) / PAGE_SIZE;
-        int[] table = new int[numPages];
-        for (int p = 0; p < numPages; p++) table[p] = firstPage + (MAX_PAGES - 1 - p);
-        int n = to - from;
-        int[] tokens = Arrays.copyOfRange(ids, from, to);
-        int[] positions = new int[n];
-        int[] slots = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = from + i;
-            slots[i] = table[positions[i] / PAGE_SIZE] * PAGE_SIZE + positions[i] % PAGE_SIZE;
-        }
-        return new ForwardBatch(tokens, positions, slots, new int[] {0, n}, new int[] {to}, new int[][] {table}, logitRows);
+        return new ForwardBatchBuilder(PAGE_SIZE).addChunk(ids, from, to, reversedPages(firstPage)).build(logitRows);
+    }
+
+    /** MAX_PAGES pages from firstPage on, in reverse order (the block table holds the highest first). */
+    private static int[] reversedPages(int firstPage) {
+        int[] pages = new int[MAX_PAGES];
+        for (int p = 0; p < MAX_PAGES; p++) pages[p] = firstPage + (MAX_PAGES - 1 - p);
+        return pages;
     }
 
     private static int[] allRows(int n) {

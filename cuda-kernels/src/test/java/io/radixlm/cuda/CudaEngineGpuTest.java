@@ -2,7 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.CpuBackend;
-import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.engine.EngineOptions;
 import io.radixlm.engine.LlmEngine;
 import io.radixlm.engine.Request;
@@ -105,19 +105,11 @@ class CudaEngineGpuTest {
 
     /** The gap between the CPU reference's two largest logits after the context. */
     private static double cpuTopTwoGap(ModelConfig config, SafetensorsWeights weights, int[] context) {
-        int pages = (context.length + 15) / 16;
-        int[] table = new int[pages];
-        int[] positions = new int[context.length];
-        int[] slots = new int[context.length];
-        for (int p = 0; p < pages; p++) table[p] = p;
-        for (int i = 0; i < context.length; i++) {
-            positions[i] = i;
-            slots[i] = i;
-        }
+        int pages = ForwardBatchBuilder.pagesFor(context.length, 16);
         try (Backend cpu = new CpuBackend(config, weights)) {
             cpu.allocateKvCache(pages, 16);
-            float[] logits = cpu.forward(new ForwardBatch(context, positions, slots, new int[] {0, context.length},
-                    new int[] {context.length}, new int[][] {table}, new int[] {context.length - 1}));
+            float[] logits = cpu.forward(new ForwardBatchBuilder(16)
+                    .add(context, 0, ForwardBatchBuilder.consecutivePages(0, pages)).buildLastRows());
             float[] sorted = logits.clone();
             Arrays.sort(sorted);
             return sorted[sorted.length - 1] - sorted[sorted.length - 2];

@@ -2,6 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.model.ConfigLoader;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.SafetensorsWeights;
@@ -11,7 +12,6 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -92,19 +92,15 @@ class PrefillKernelBackendGpuTest {
 
     /** One sequence (pages 0, 1, ...) bringing tokens [from, from + count), every new token's logits back. */
     private static ForwardBatch singleSequence(int[] ids, int from, int count) {
-        int length = from + count;
-        int[] table = new int[(length + PAGE_SIZE - 1) / PAGE_SIZE];
-        for (int p = 0; p < table.length; p++) table[p] = p;
+        int[] pages = ForwardBatchBuilder.consecutivePages(0, ForwardBatchBuilder.pagesFor(from + count, PAGE_SIZE));
+        return new ForwardBatchBuilder(PAGE_SIZE).add(cycled(ids, from, count, 0), from, pages).buildAllRows();
+    }
+
+    /** Tokens [from, from + count) of ids shifted by shift and repeated as often as needed. */
+    private static int[] cycled(int[] ids, int from, int count, int shift) {
         int[] tokens = new int[count];
-        int[] positions = new int[count];
-        int[] rows = new int[count];
-        for (int i = 0; i < count; i++) {
-            positions[i] = from + i;
-            tokens[i] = ids[positions[i] % ids.length];
-            rows[i] = i;
-        }
-        return new ForwardBatch(tokens, positions, positions.clone(), new int[] {0, count}, new int[] {length},
-                new int[][] {table}, rows);
+        for (int i = 0; i < count; i++) tokens[i] = ids[(from + i + shift) % ids.length];
+        return tokens;
     }
 
     private static float[] runOnGpu(ModelConfig config, SafetensorsWeights weights, int[] ids, boolean prefillKernel) {
@@ -121,27 +117,11 @@ class PrefillKernelBackendGpuTest {
      * its pages start at FIRST_PAGE[s]; every new token's logits come back.
      */
     private static ForwardBatch batch(int[] ids, int[] from, int[] count) {
-        int numTokens = Arrays.stream(count).sum();
-        int[] tokens = new int[numTokens];
-        int[] positions = new int[numTokens];
-        int[] slots = new int[numTokens];
-        int[] starts = new int[4];
-        int[] lengths = new int[3];
-        int[][] tables = new int[3][];
-        int t = 0;
+        ForwardBatchBuilder builder = new ForwardBatchBuilder(PAGE_SIZE);
         for (int s = 0; s < 3; s++) {
-            lengths[s] = from[s] + count[s];
-            tables[s] = new int[(lengths[s] + PAGE_SIZE - 1) / PAGE_SIZE];
-            for (int p = 0; p < tables[s].length; p++) tables[s][p] = FIRST_PAGE[s] + p;
-            for (int i = 0; i < count[s]; i++, t++) {
-                positions[t] = from[s] + i;
-                tokens[t] = ids[(positions[t] + 7 * s) % ids.length];
-                slots[t] = tables[s][positions[t] / PAGE_SIZE] * PAGE_SIZE + positions[t] % PAGE_SIZE;
-            }
-            starts[s + 1] = t;
+            int[] pages = ForwardBatchBuilder.consecutivePages(FIRST_PAGE[s], ForwardBatchBuilder.pagesFor(from[s] + count[s], PAGE_SIZE));
+            builder.add(cycled(ids, from[s], count[s], 7 * s), from[s], pages);
         }
-        int[] rows = new int[numTokens];
-        for (int i = 0; i < numTokens; i++) rows[i] = i;
-        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, rows);
+        return builder.buildAllRows();
     }
 }

@@ -2,6 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.CpuBackend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.model.ConfigLoader;
 import io.radixlm.model.DType;
 import io.radixlm.model.ModelConfig;
@@ -139,30 +140,13 @@ class PrefillTrafficBackendGpuTest {
 
     /** Sequence s brings tokens [from[s], from[s] + count[s]) of ids[s], on pages firstPage[s], firstPage[s] + 1, ... */
     private static ForwardBatch batch(int[][] ids, int[] from, int[] count, int[] firstPage) {
-        int n = ids.length;
-        int numTokens = 0;
-        for (int c : count) numTokens += c;
-        int[] tokens = new int[numTokens];
-        int[] positions = new int[numTokens];
-        int[] slots = new int[numTokens];
-        int[] starts = new int[n + 1];
-        int[] lengths = new int[n];
-        int[][] tables = new int[n][];
-        int t = 0;
-        for (int s = 0; s < n; s++) {
-            lengths[s] = from[s] + count[s];
-            tables[s] = new int[(lengths[s] + PAGE_SIZE - 1) / PAGE_SIZE];
-            for (int p = 0; p < tables[s].length; p++) tables[s][p] = firstPage[s] + p;
-            for (int i = 0; i < count[s]; i++, t++) {
-                positions[t] = from[s] + i;
-                tokens[t] = ids[s][positions[t]];
-                slots[t] = tables[s][positions[t] / PAGE_SIZE] * PAGE_SIZE + positions[t] % PAGE_SIZE;
-            }
-            starts[s + 1] = t;
+        ForwardBatchBuilder builder = new ForwardBatchBuilder(PAGE_SIZE);
+        for (int s = 0; s < ids.length; s++) {
+            int length = from[s] + count[s];
+            int[] pages = ForwardBatchBuilder.consecutivePages(firstPage[s], ForwardBatchBuilder.pagesFor(length, PAGE_SIZE));
+            builder.addChunk(ids[s], from[s], length, pages);
         }
-        int[] rows = new int[numTokens];
-        for (int i = 0; i < numTokens; i++) rows[i] = i;
-        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, rows);
+        return builder.buildAllRows();
     }
 
     /** Random weights for every tensor config needs, already bf16-representable so that CPU and GPU see the same. */

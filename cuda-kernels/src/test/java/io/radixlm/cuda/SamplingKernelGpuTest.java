@@ -1,6 +1,7 @@
 package io.radixlm.cuda;
 
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.model.ConfigLoader;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.SafetensorsWeights;
@@ -154,24 +155,14 @@ class SamplingKernelGpuTest {
         }
     }
 
-    /** The whole sequence in pages 0..2, every position a logit row. */
+    /** The whole sequence (33 tokens) in pages 0..2, every position a logit row. */
     private static ForwardBatch prefill(int[] ids) {
-        int n = ids.length;
-        int[] positions = new int[n];
-        int[] slots = new int[n];
-        int[] rows = new int[n];
-        for (int i = 0; i < n; i++) {
-            positions[i] = i;
-            slots[i] = i;
-            rows[i] = i;
-        }
-        return new ForwardBatch(ids.clone(), positions, slots, new int[] {0, n}, new int[] {n}, new int[][] {{0, 1, 2}}, rows);
+        return new ForwardBatchBuilder(16).add(ids, 0, new int[] {0, 1, 2}).buildAllRows();
     }
 
     /** One more token at position, after the prefill above. */
     private static ForwardBatch decode(int token, int position) {
-        return new ForwardBatch(new int[] {token}, new int[] {position}, new int[] {position}, new int[] {0, 1},
-                new int[] {position + 1}, new int[][] {{0, 1, 2}}, new int[] {0});
+        return ForwardBatchBuilder.decode(new int[] {token}, new int[] {position}, new int[][] {{0, 1, 2}}, 16);
     }
 
     /**

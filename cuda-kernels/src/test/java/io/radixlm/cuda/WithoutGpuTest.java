@@ -2,6 +2,7 @@ package io.radixlm.cuda;
 
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.engine.Backends.BackendUnavailableException;
 import io.radixlm.engine.LoadedModel;
 import io.radixlm.testing.Golden;
@@ -88,20 +89,12 @@ class WithoutGpuTest {
     private static ForwardBatch decode(int n) {
         int[] tokens = new int[n];
         int[] positions = new int[n];
-        int[] slots = new int[n];
-        int[] starts = new int[n + 1];
-        int[] lengths = new int[n];
-        int[] rows = new int[n];
         int[][] tables = new int[n][];
         for (int s = 0; s < n; s++) {
             tokens[s] = 7;
             positions[s] = 20 + s % 10;
             tables[s] = new int[] {2 * s, 2 * s + 1};
-            slots[s] = tables[s][1] * 16 + positions[s] % 16;
-            starts[s + 1] = s + 1;
-            lengths[s] = positions[s] + 1;
-            rows[s] = s;
         }
-        return new ForwardBatch(tokens, positions, slots, starts, lengths, tables, rows);
+        return ForwardBatchBuilder.decode(tokens, positions, tables, 16);
     }
 }

@@ -2,6 +2,7 @@ package io.radixlm.engine;
 
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.kv.PagePool;
 import io.radixlm.kv.RadixCache;
 import io.radixlm.model.ModelConfig;
@@ -9,7 +10,6 @@ import io.radixlm.sampling.SamplingParams;
 import io.radixlm.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -167,20 +167,7 @@ public final class LlmEngine implements AutoCloseable {
     }
 
     private ForwardBatch chunkBatch(int[] ids, int start, int end, int[] pages) {
-        int n = end - start;
-        int pageSize = options.pageSize();
-        int[] positions = new int[n];
-        int[] slots = new int[n];
-        int[] rows = new int[n];
-        for (int i = 0; i < n; i++) {
-            int pos = start + i;
-            positions[i] = pos;
-            slots[i] = pages[pos / pageSize] * pageSize + pos % pageSize;
-            rows[i] = i;
-        }
-        int[] blockTable = Arrays.copyOf(pages, Scheduler.ceilDiv(end, pageSize));
-        return new ForwardBatch(Arrays.copyOfRange(ids, start, end), positions, slots, new int[] {0, n},
-                new int[] {end}, new int[][] {blockTable}, rows);
+        return new ForwardBatchBuilder(options.pageSize()).addChunk(ids, start, end, pages).buildAllRows();
     }
 
     public ModelConfig config() { return backend.config(); }

@@ -44,31 +44,9 @@ final class PagedDriver {
 
     private static ForwardBatch batch(List<int[]> tokens, List<int[]> pages, int pageSize, List<Integer> seqs,
                                       int[] step, int[] done) {
-        int numTokens = 0;
-        for (int s : seqs) numTokens += step[s];
-        int[] ids = new int[numTokens];
-        int[] positions = new int[numTokens];
-        int[] slots = new int[numTokens];
-        int[] queryStarts = new int[seqs.size() + 1];
-        int[] contextLengths = new int[seqs.size()];
-        int[][] blockTables = new int[seqs.size()][];
-        int row = 0;
-        for (int i = 0; i < seqs.size(); i++) {
-            int s = seqs.get(i);
-            queryStarts[i] = row;
-            contextLengths[i] = done[s] + step[s];
-            int[] table = pages.get(s);
-            blockTables[i] = java.util.Arrays.copyOf(table, (contextLengths[i] + pageSize - 1) / pageSize);
-            for (int pos = done[s]; pos < contextLengths[i]; pos++, row++) {
-                ids[row] = tokens.get(s)[pos];
-                positions[row] = pos;
-                slots[row] = table[pos / pageSize] * pageSize + pos % pageSize;
-            }
-        }
-        queryStarts[seqs.size()] = row;
-        int[] logitRows = new int[numTokens];
-        for (int r = 0; r < numTokens; r++) logitRows[r] = r;
-        return new ForwardBatch(ids, positions, slots, queryStarts, contextLengths, blockTables, logitRows);
+        ForwardBatchBuilder builder = new ForwardBatchBuilder(pageSize);
+        for (int s : seqs) builder.addChunk(tokens.get(s), done[s], done[s] + step[s], pages.get(s));
+        return builder.buildAllRows();
     }
 
     /** One step holding the whole of one sequence. */

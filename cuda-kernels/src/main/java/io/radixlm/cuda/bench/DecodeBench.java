@@ -3,9 +3,11 @@ package io.radixlm.cuda.bench;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.cuda.CudaBackend;
 import io.radixlm.model.ModelConfig;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -65,10 +67,8 @@ final class DecodeBench {
     /** Sequence s owns pages [s · pagesPerSeq, (s + 1) · pagesPerSeq). */
     static int[][] tables(int batchSize, int context) {
         int pagesPerSeq = pagesFor(context);
-        int[][] tables = new int[batchSize][pagesPerSeq];
-        for (int s = 0; s < batchSize; s++) {
-            for (int p = 0; p < pagesPerSeq; p++) tables[s][p] = s * pagesPerSeq + p;
-        }
+        int[][] tables = new int[batchSize][];
+        for (int s = 0; s < batchSize; s++) tables[s] = ForwardBatchBuilder.consecutivePages(s * pagesPerSeq, pagesPerSeq);
         return tables;
     }
 
@@ -80,24 +80,12 @@ final class DecodeBench {
         return tokens;
     }
 
-    static int pagesFor(int context) { return (context + PAGE_SIZE - 1) / PAGE_SIZE; }
+    static int pagesFor(int context) { return ForwardBatchBuilder.pagesFor(context, PAGE_SIZE); }
 
     /** Every sequence's new token sits at position context - 1 and attends over [0, context). */
     static ForwardBatch batch(int[][] tables, int[] tokens, int context) {
-        int numSeqs = tables.length;
-        int position = context - 1;
-        int[] positions = new int[numSeqs];
-        int[] slots = new int[numSeqs];
-        int[] starts = new int[numSeqs + 1];
-        int[] lengths = new int[numSeqs];
-        int[] rows = new int[numSeqs];
-        for (int s = 0; s < numSeqs; s++) {
-            positions[s] = position;
-            slots[s] = tables[s][position / PAGE_SIZE] * PAGE_SIZE + position % PAGE_SIZE;
-            starts[s + 1] = s + 1;
-            lengths[s] = context;
-            rows[s] = s;
-        }
-        return new ForwardBatch(tokens.clone(), positions, slots, starts, lengths, tables, rows);
+        int[] positions = new int[tables.length];
+        Arrays.fill(positions, context - 1);
+        return ForwardBatchBuilder.decode(tokens, positions, tables, PAGE_SIZE);
     }
 }

@@ -3,6 +3,7 @@ package io.radixlm.cuda.bench;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.cuda.CudaBackend;
 import io.radixlm.model.ModelConfig;
 
@@ -34,20 +35,11 @@ final class PrefillBench {
 
     /** One sequence of n random tokens at positions 0..n-1 on pages 0, 1, ...; logits of the last token. */
     static ForwardBatch promptBatch(int n, int vocab) {
-        int pageSize = DecodeBench.PAGE_SIZE;
         int[] tokens = new int[n];
-        int[] positions = new int[n];
-        int[] slots = new int[n];
         SplittableRandom random = new SplittableRandom(n);
-        for (int i = 0; i < n; i++) {
-            tokens[i] = random.nextInt(vocab);
-            positions[i] = i;
-            slots[i] = i; // page i / pageSize, offset i % pageSize
-        }
+        for (int i = 0; i < n; i++) tokens[i] = random.nextInt(vocab);
         int[] table = new int[DecodeBench.pagesFor(n)];
         for (int p = 0; p < table.length; p++) table[p] = p;
-        assert table.length * pageSize >= n;
-        return new ForwardBatch(tokens, positions, slots, new int[] {0, n}, new int[] {n}, new int[][] {table},
-                new int[] {n - 1});
+        return new ForwardBatchBuilder(DecodeBench.PAGE_SIZE).add(tokens, 0, table).buildLastRows();
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.ForwardBatchBuilder;
 import io.radixlm.cuda.CudaBackend;
 import io.radixlm.cuda.OpTimeline;
 import io.radixlm.model.ModelConfig;
@@ -37,13 +38,10 @@ final class ProfileBench {
     /** The step of a prefix hit: newTokens new tokens after cached tokens of the same sequence (item 5's hit). */
     static Measurement prefixHit(String shape, CudaBackend gpu, int cached, int newTokens, Ceilings ceilings) {
         ForwardBatch whole = PrefillBench.promptBatch(cached + newTokens, gpu.config().vocabSize());
-        int n = newTokens;
-        int[] tokens = java.util.Arrays.copyOfRange(whole.tokenIds(), cached, cached + n);
-        int[] positions = java.util.Arrays.copyOfRange(whole.positions(), cached, cached + n);
-        int[] slots = java.util.Arrays.copyOfRange(whole.slotMapping(), cached, cached + n);
-        ForwardBatch batch = new ForwardBatch(tokens, positions, slots, new int[] {0, n}, new int[] {cached + n},
-                whole.blockTables(), new int[] {n - 1});
-        return report("prefix hit, " + shape + ", " + n + " new tokens after " + cached + " cached", gpu, batch, ceilings);
+        ForwardBatch batch = new ForwardBatchBuilder(DecodeBench.PAGE_SIZE)
+                .addChunk(whole.tokenIds(), cached, cached + newTokens, whole.blockTables()[0]).buildLastRows();
+        return report("prefix hit, " + shape + ", " + newTokens + " new tokens after " + cached + " cached", gpu, batch,
+                ceilings);
     }
 
     private static Measurement report(String label, CudaBackend gpu, ForwardBatch batch, Ceilings ceilings) {
