@@ -393,19 +393,19 @@ public final class CudaBackend implements Backend {
 
     /**
      * How a step's products hand on their results. SEPARATE: gate/up float32, o_proj and down_proj into proj,
-     * which the next norm adds to the residual. FUSED ({@link #CUT_PREFILL_TRAFFIC}): o_proj and down_proj added
+     * which the next norm adds to the residual. INTO_RESIDUAL ({@link #CUT_PREFILL_TRAFFIC}): o_proj and down_proj added
      * into the residual by cuBLAS, the next norm only reads it (and gate/up bf16 with {@link #BF16_GATE_UP}).
      */
-    private enum Epilogue { SEPARATE, FUSED }
+    private enum Epilogue { SEPARATE, INTO_RESIDUAL }
 
     /**
-     * FUSED when the cut is on, no trace wants proj, and the step's products run on cuBLAS, not the 1-row GEMV
+     * INTO_RESIDUAL when the cut is on, no trace wants proj, and the step's products run on cuBLAS, not the 1-row GEMV
      * kernel (asked of one product: at rows above {@link Linear#MAX_GEMV_ROWS} none takes it, and one that
-     * would have goes to cuBLAS under FUSED, slower but right).
+     * would have goes to cuBLAS under INTO_RESIDUAL, slower but right).
      */
     private Epilogue epilogueFor(int numTokens, ForwardTrace trace) {
         boolean onCublas = !linear.usesGemv(buffers.normed, weights.layers().get(0).gateUp(), numTokens, config.hiddenSize());
-        return prefillTrafficCut && trace == null && onCublas ? Epilogue.FUSED : Epilogue.SEPARATE;
+        return prefillTrafficCut && trace == null && onCublas ? Epilogue.INTO_RESIDUAL : Epilogue.SEPARATE;
     }
 
     /** The kernels of one step over the metadata already in the step buffers. */
@@ -417,13 +417,13 @@ public final class CudaBackend implements Backend {
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
         Epilogue epilogue = epilogueFor(numTokens, trace);
-        DeviceMemory delta = epilogue == Epilogue.FUSED ? null : b.proj; // what each norm adds to the residual
+        DeviceMemory delta = epilogue == Epilogue.INTO_RESIDUAL ? null : b.proj; // what each norm adds to the residual
         embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
         mark("embedding");
         emit(trace, "embedding", b.residual, numTokens, hidden);
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
-            // the previous layer's MLP output joins the residual stream inside this norm (FUSED: it did in down_proj)
+            // the previous layer's MLP output joins the residual stream inside this norm (INTO_RESIDUAL: it did in down_proj)
             rmsNorm.launch(b.residual, l == 0 ? null : delta, layer.inputNorm(), b.normed, numTokens, hidden, eps);
             mark("attn_norm");
             attentionBlock(l, layer, numTokens, numSeqs, split, epilogue);
@@ -469,9 +469,9 @@ public final class CudaBackend implements Backend {
         mark("embedding");
         fusedGemv.ropeAngles(b.positions, invFreq, b.ropeAngles, config.headDim());
         mark("rope_angles");
+        var shape = ropeShape();
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
-            var shape = ropeShape();
             if (layer.qNorm() == null) {
                 fusedGemv.normRope(b.residual, layer.inputNorm(), layer.qkv(), layer.qkvBias(),
                         new FusedGemvKernel.RopeTarget(b.ropeAngles, b.slotMapping, b.q, kCache.get(l), vCache.get(l), shape),
@@ -545,11 +545,11 @@ public final class CudaBackend implements Backend {
         return layout;
     }
 
-    /** normed → gate/up (float32, or bf16 when FUSED and {@link #BF16_GATE_UP}) → SwiGLU → down_proj, into proj or the residual. */
+    /** normed → gate/up (float32, or bf16 when INTO_RESIDUAL and {@link #BF16_GATE_UP}) → SwiGLU → down_proj, into proj or the residual. */
     private void mlpBlock(CudaWeights.Layer layer, int numTokens, Epilogue epilogue) {
         StepBuffers b = buffers;
         int intermediate = config.intermediateSize();
-        if (epilogue == Epilogue.FUSED && BF16_GATE_UP) {
+        if (epilogue == Epilogue.INTO_RESIDUAL && BF16_GATE_UP) {
             cublas.linearBf16(b.normed, layer.gateUp(), b.gateUp, numTokens, config.hiddenSize(), 2 * intermediate);
             mark("gate_up_proj");
             swiglu.launchBf16(b.gateUp, b.act, numTokens, intermediate);
@@ -563,10 +563,10 @@ public final class CudaBackend implements Backend {
         mark("down_proj");
     }
 
-    /** o_proj or down_proj (rows, hidden): into proj, or (FUSED) added into the residual; returns which. */
+    /** o_proj or down_proj (rows, hidden): into proj, or (INTO_RESIDUAL) added into the residual; returns which. */
     private DeviceMemory project(Epilogue epilogue, DeviceMemory x, DeviceMemory w, int numTokens, int inFeatures) {
         StepBuffers b = buffers;
-        if (epilogue == Epilogue.FUSED) {
+        if (epilogue == Epilogue.INTO_RESIDUAL) {
             cublas.linearAccumulate(x, w, b.residual, numTokens, inFeatures, config.hiddenSize());
             return b.residual;
         }
