@@ -1,4 +1,5 @@
 #include "common.cuh"
+#include <cooperative_groups.h>
 
 // V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
 // attention of every new token over its sequence's cached K/V, read through the block table. One
@@ -379,16 +380,11 @@ __device__ __forceinline__ void attendKeys(const uint4 (&kRaw)[U], const uint4 (
     }
 }
 
-// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
-// directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
-// keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
-// expf(0) = 1 and its sums of zeros leave value and sum as they are; value is never -0: it starts at +0).
+// Each warp's state (its key slots added up) in shared memory, then a barrier.
 template <int HD, int G, int L, int W>
-__device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
+__device__ __forceinline__ void shareWarpStates(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
                                                 float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
-                                                int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
-                                                float* __restrict__ partSum, float* __restrict__ partAcc,
-                                                long firstPart, int numSplits, bf16* __restrict__ directOut = nullptr) {
+                                                int group, int sub, int keySlot, int warp) {
     // the key slots of a warp share its running max: their sums and accumulators simply add up
 #pragma unroll
     for (int g = 0; g < G; g++) {
@@ -415,6 +411,19 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
         }
     }
     __syncthreads();
+}
+
+// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
+// directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
+// keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
+// expf(0) = 1 and its sums of zeros leave value and sum as they are; value is never -0: it starts at +0).
+template <int HD, int G, int L, int W>
+__device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
+                                                float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
+                                                int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
+                                                float* __restrict__ partSum, float* __restrict__ partAcc,
+                                                long firstPart, int numSplits, bf16* __restrict__ directOut = nullptr) {
+    shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
     for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
         int h = idx / HD;
         int d = idx % HD;
@@ -439,6 +448,7 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
         }
     }
 }
+
 
 template <int HD, int G>
 __device__ __forceinline__ void pagedAttentionSplit(
@@ -664,6 +674,8 @@ __device__ __forceinline__ void mergeIfLastSplit(const float* partMax, const flo
 // out, counters: unused (null) by the plain kernels; the _fused ones (-Dradixlm.attention.fusedReduce=true) take out
 // (numTokens, numHeads, HD) bf16 and counters (numTokens, numKvHeads) int, all 0 between launches, and merge the
 // splits themselves (mergeIfLastSplit): attention_reduce_split is not launched, and out gets the bits it would give.
+// oldKeysReady: nonzero when every token is its sequence's only new one (a decode step): the kernel then reads the
+// page table and loads its first keys before griddepcontrol.wait (see pagedAttentionV3).
 
 // The K/V rows of keys firstKey + u·keysPerPass as indices of 16-byte vectors (row (slot, kvHead) starts at
 // vector (slot·numKvHeads + kvHead)·HD/8; an int holds it for caches up to 32 GiB a layer). Keys past end read the
@@ -711,13 +723,68 @@ __device__ __forceinline__ void validKeys(bool (&valid)[U], int firstKey, int ke
     for (int u = 0; u < U; u++) valid[u] = firstKey + u * keysPerPass < end;
 }
 
-template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED>
+// Loads the token's own K/V (after the wait, through L2) into pass ownPass of a buffer loaded before it.
+template <int U>
+__device__ __forceinline__ void placeOwnKey(uint4 (&kRaw)[U], uint4 (&vRaw)[U], int ownPass,
+                                            const uint4* __restrict__ kVectors, const uint4* __restrict__ vVectors,
+                                            int vector) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+        if (u == ownPass) {
+            kRaw[u] = __ldcg(kVectors + vector);
+            vRaw[u] = __ldcg(vVectors + vector);
+        }
+    }
+}
+
+// The cluster kernels' ending (CLUSTER > 0: one cluster holds all the splits of a (token, KV head)): each CTA's
+// state, its warps merged, sits in its shared memory (ctaMax in log2 units, -inf for a split without keys; ctaSum;
+// ctaAcc); after a cluster barrier, CTA rank r reads every CTA's state through distributed shared memory and writes
+// the r-th C-th of the group's (head, dim) outputs; a second barrier keeps each CTA's shared memory alive until all
+// have read it. No workspace, no counters, no reduce launch.
+template <int HD, int G, int C>
+__device__ __forceinline__ void mergeCluster(float* ctaMax, float* ctaSum, float (*ctaAcc)[HD], int group,
+                                             bf16* __restrict__ outRows) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    namespace cg = cooperative_groups;
+    cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    int outputs = group * HD;
+    int perRank = (outputs + C - 1) / C;
+    int first = (int)cluster.block_rank() * perRank;
+    for (int i = threadIdx.x; i < perRank && first + i < outputs; i += blockDim.x) {
+        int h = (first + i) / HD;
+        int d = (first + i) % HD;
+        float rankMax[C];
+        float m = -CUDART_INF_F;  // finite after the loop: rank 0 always holds keys
+#pragma unroll
+        for (int r = 0; r < C; r++) {
+            rankMax[r] = *cluster.map_shared_rank(ctaMax + h, r);
+            m = fmaxf(m, rankMax[r]);
+        }
+        float sum = 0.0f, value = 0.0f;
+#pragma unroll
+        for (int r = 0; r < C; r++) {
+            if (rankMax[r] == -CUDART_INF_F) continue;
+            float c = exp2f(rankMax[r] - m);
+            sum += *cluster.map_shared_rank(ctaSum + h, r) * c;
+            value += *cluster.map_shared_rank(&ctaAcc[h][d], r) * c;
+        }
+        outRows[first + i] = toBf16(value / sum);
+    }
+    cluster.sync();
+#else
+    __trap();  // clusters need sm_90
+#endif
+}
+
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
         float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
-        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters) {
+        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters, int oldKeysReady) {
     constexpr int L = SplitShape<HD, G>::L;
     constexpr int U = G >= 8 && U_ASKED > 2 ? 2 : U_ASKED;  // G = 8: 128 query + accumulator registers leave room for no more
     constexpr int KEYS_PER_PASS = 32 / L;
@@ -731,12 +798,32 @@ __device__ __forceinline__ void pagedAttentionV3(
     int kvHead = blockIdx.y;
     int split = blockIdx.z;
     int group = numHeads / numKvHeads;  // <= G
+    // oldKeysReady (a step where every token is its sequence's only new one): the keys before a token's own were
+    // all written by earlier steps, and so were positions, tokenSeq and the block tables (copied from the host before
+    // the step); only the token's own key (numKeys - 1, written by this step's RoPE/KV write) and q are not. Then
+    // the page-table reads and the first iteration's K/V loads go out before the wait, while the kernels ahead
+    // still run. In that iteration, rows that would be the own key's read key numKeys - 2 instead (so no load before
+    // the wait touches the row being written, and keys past a split's end, which multiply a probability of 0, stay
+    // finite); after the wait the lanes of the own key (one key slot of one warp, in one pass) load it through L2
+    // (__ldcg) into their buffer: the same bits, in the same order, as a launch that waits first. Later iterations
+    // load after the wait as usual. The first token (no older key) waits first.
+    if (!oldKeysReady) pdlWait();
     if (skipToken != nullptr && skipToken[token] != 0) return;
     int numKeys = positions[token] + 1;
+    bool early = oldKeysReady && numKeys > 1;
+    if (oldKeysReady && !early) pdlWait();
     int chunk = splitChunk(numKeys, numSplits);
     int begin = split * chunk;
     long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
+    __shared__ float ctaMax[CLUSTER > 0 ? G : 1], ctaSum[CLUSTER > 0 ? G : 1];
+    __shared__ float ctaAcc[CLUSTER > 0 ? G : 1][HD];
     if (begin >= numKeys) {
+        if (early) pdlWait();
+        if constexpr (CLUSTER > 0) {  // a split past the context: no keys, but it takes part in the merge
+            if (threadIdx.x < group) ctaMax[threadIdx.x] = -CUDART_INF_F;
+            mergeCluster<HD, G, CLUSTER>(ctaMax, ctaSum, ctaAcc, group, out + (token * numHeads + kvHead * group) * HD);
+            return;
+        }
         if (threadIdx.x < group) {  // a split past the context: a neutral state
             partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
             partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
@@ -744,6 +831,7 @@ __device__ __forceinline__ void pagedAttentionV3(
         return;
     }
     int end = min(numKeys, begin + chunk);
+    int earlyEnd = early && end == numKeys ? numKeys - 1 : end;  // keys loaded early stop short of the own key
     int warp = threadIdx.x >> 5;
     int lane = threadIdx.x & 31;
     int sub = lane & (L - 1);  // which 8 dims of the key this lane holds
@@ -753,11 +841,6 @@ __device__ __forceinline__ void pagedAttentionV3(
     // writeSplitState ignores their accumulators
     int loadSub = min(sub, SplitShape<HD, G>::DIM_LANES - 1);
 
-    float qReg[G][8];
-    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
-    float runMax[G], runSum[G], acc[G][8];
-    clearSoftmaxState<G>(runMax, runSum, acc);
-
     const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
     int numIters = (end - begin + KEYS_PER_ITER - 1) / KEYS_PER_ITER;
     int firstKey = begin + warp * KEYS_PER_WARP + keySlot;  // key of pass 0 in iteration 0
@@ -766,9 +849,25 @@ __device__ __forceinline__ void pagedAttentionV3(
     int rows[U];  // the rows of the iteration whose loads go out next
     uint4 kA[U], vA[U], kB[U], vB[U];
     bool valid[U];
-    keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+    keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
     loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
     keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+    if (early) {
+        int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
+        int rel = numKeys - 1 - begin;
+        if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
+            ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
+            keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
+        }
+        pdlWait();
+        if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
+    }
+
+    float qReg[G][8];
+    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+    float runMax[G], runSum[G], acc[G][8];
+    clearSoftmaxState<G>(runMax, runSum, acc);
+
     // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
     for (int it = 0; it < numIters; it += 2) {
         loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
@@ -783,7 +882,28 @@ __device__ __forceinline__ void pagedAttentionV3(
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
         attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
     }
-    if constexpr (FUSED) {
+    if constexpr (CLUSTER > 0) {
+        shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
+        for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {  // the CTA's state, as writeSplitState's
+            int h = idx / HD;
+            int d = idx % HD;
+            float m = -CUDART_INF_F;
+            for (int w = 0; w < W; w++) m = fmaxf(m, warpMax[w][h]);
+            float sum = 0.0f, value = 0.0f;
+            for (int w = 0; w < W; w++) {
+                if (warpMax[w][h] == -CUDART_INF_F) continue;
+                float c = exp2f(warpMax[w][h] - m);
+                sum += warpSumExp[w][h] * c;
+                value += warpAcc[w][h][d] * c;
+            }
+            ctaAcc[h][d] = value;
+            if (d == 0) {
+                ctaMax[h] = m;
+                ctaSum[h] = sum;
+            }
+        }
+        mergeCluster<HD, G, CLUSTER>(ctaMax, ctaSum, ctaAcc, group, out + (token * numHeads + kvHead * group) * HD);
+    } else if constexpr (FUSED) {
         // the only split holding keys writes out itself; otherwise the last split to finish merges them all
         int numUsed = splitsHoldingKeys(numKeys, numSplits);
         bf16* outRows = out + (token * numHeads + kvHead * group) * HD;
@@ -799,31 +919,37 @@ __device__ __forceinline__ void pagedAttentionV3(
     }
 }
 
-#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX)                                 \
-    extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : B)                              \
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX) \
+    PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, 0, SUFFIX)
+#define PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, CLUSTER, SUFFIX)                \
+    extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : (G == 1 && W * B <= 8 ? 2 * B : B)) \
             paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
             const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
-            const int* skipToken, bf16* out, int* counters) {                                                   \
-        pdlGate();                                                                                              \
-        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED>(q, kCache, vCache, positions, tokenSeq, blockTables,   \
+            const int* skipToken, bf16* out, int* counters, int oldKeysReady) {                                 \
+        pdlTrigger();                                                                                           \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED, CLUSTER>(q, kCache, vCache, positions, tokenSeq,       \
+                                                  blockTables,                                                  \
                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
-                                                  counters);                                                    \
+                                                  counters, oldKeysReady);                                      \
     }
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
 // Each comes twice: as is, and fused (suffix _fused: merges its splits into out itself). Separate instantiations,
 // not a runtime branch, so that the unfused kernels keep their registers and residency (the merge code, though it
-// runs after the key loop, moved the allocator to 146 registers from 128 for group 1: 3 CTAs per SM, not 4).
+// runs after the key loop, moved the allocator to 146 registers from 128 for group 1: 3 CTAs per SM, not 4). Group 1
+// at 4 warps × 2 asks for 4 CTAs per SM (128 registers), as the allocator chose before the early loads (which took
+// it to 148 otherwise). The default shape comes once more in clusters of 16 (suffix _cluster16: mergeCluster).
 #define PAGED_ATTENTION_V3_SHAPES(HD, G)                           \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, false, )       \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, false, )       \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, false, t)       \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, true, _fused)  \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, true, _fused)  \
-    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, true, t_fused)
+    PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, true, t_fused)  \
+    PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, 4, 4, 2, false, false, 16, _cluster16)
 #define PAGED_ATTENTION_V3_GROUPS(HD) \
     PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
     PAGED_ATTENTION_V3_SHAPES(HD, 2)  \

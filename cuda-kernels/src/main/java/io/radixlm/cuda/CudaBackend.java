@@ -309,7 +309,7 @@ public final class CudaBackend implements Backend {
         int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
         Runnable step = prepare(batch, bucket, trace);
         if (bucket > 0) {
-            graphs.replay(bucket, () -> CudaGraph.capture(device, step));
+            graphs.replay(bucket, DecodeGraphs.shortContext(batch), () -> CudaGraph.capture(device, step));
         } else {
             step.run();
         }
@@ -326,7 +326,9 @@ public final class CudaBackend implements Backend {
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
             StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers);
-            return () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket), null);
+            // the graph replays at later contexts of the same class: the attention is picked for the class's bound
+            int maxKeys = DecodeGraphs.shortContext(batch) ? PagedAttentionKernel.CLUSTER_MAX_KEYS : Integer.MAX_VALUE;
+            return () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket, maxKeys), null);
         }
         ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
         StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
@@ -336,7 +338,9 @@ public final class CudaBackend implements Backend {
                         config.headDim(), device.numMultiprocessors(), buffers.prefillSplits.maxStates(),
                         prefillMinSplitKeys)
                 : PrefillAttentionKernel.Split.NONE;
-        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit);
+        int maxKeys = 0;
+        for (int position : batch.positions()) maxKeys = Math.max(maxKeys, position + 1);
+        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit, maxKeys);
         return () -> enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
     }
 
@@ -383,11 +387,12 @@ public final class CudaBackend implements Backend {
     /**
      * Which attention kernels a step runs: prefill_attention over numPrefillTiles tiles (the rows of
      * sequences with several new tokens, their keys split as prefillSplit says), the paged kernel + reduce for
-     * the numDecodeTokens others.
+     * the numDecodeTokens others; maxKeys: the most keys a token attends (at most, for a graph's later replays).
      */
-    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens, PrefillAttentionKernel.Split prefillSplit) {
-        static AttentionSplit decodeOnly(int numTokens) {
-            return new AttentionSplit(0, numTokens, PrefillAttentionKernel.Split.NONE);
+    private record AttentionSplit(int numPrefillTiles, int numDecodeTokens, PrefillAttentionKernel.Split prefillSplit,
+                                  int maxKeys) {
+        static AttentionSplit decodeOnly(int numTokens, int maxKeys) {
+            return new AttentionSplit(0, numTokens, PrefillAttentionKernel.Split.NONE, maxKeys);
         }
     }
 
@@ -534,10 +539,11 @@ public final class CudaBackend implements Backend {
                 pageSize, numPages + 1, b.maxPagesPerSeq);
         if (split.numDecodeTokens() > 0) {
             // with prefill tiles in the step, their tokens are skipped here (and written by the prefill kernel); a
-            // fused V3 kernel writes attnOut itself, and the reduce then launches nothing
+            // fused V3 kernel, or one in clusters, writes attnOut itself, and the reduce then launches nothing
             DeviceMemory skip = split.numPrefillTiles() > 0 ? b.prefillToken : null;
+            // one new token per sequence: its older keys were written by earlier steps, and may load before the wait
             var splits = attention.launch(b.q, kCache.get(l), vCache.get(l), b.positions, b.tokenSeq, b.blockTables,
-                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut);
+                    numTokens, numSeqs, layout, b.attention, skip, b.attnOut, numTokens == numSeqs, split.maxKeys());
             mark("decode_attention");
             attentionReduce.launch(b.attention, splits, b.positions, b.attnOut, numTokens, skip);
             if (!splits.outWritten()) mark("attention_reduce");

@@ -56,6 +56,8 @@ public final class CudaDevice implements AutoCloseable {
      * so that each starts (and a GEMV loads its weights) while the kernel before it finishes.
      * -Dradixlm.pdl=false launches every kernel plainly.
      */
+    /** CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED (JCuda 12.6 does not name it). */
+    private static final int NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
     private static final List<String> DEPENDENT_KERNEL_PREFIXES = List.of(
             "gemv_rows", "gemv_residual_rows1", "gemv_norm_", "rope_angles", "fused_add_rms_norm_vec4", "rope_qk_norm_kv_write_v2_", "paged_attention_split_", "paged_attention_v3_",
             "attention_reduce_split", "silu_mul_vec4", "silu_mul_bf16_vec8", "embedding_gather_vec8", "gather_rows_bf16", "argmax_partial",
@@ -69,8 +71,12 @@ public final class CudaDevice implements AutoCloseable {
     private final Map<String, AddressableFunction> functions = new HashMap<>();
     /** Per kernel name, once asked: whether it opens with pdlGate. */
     private final Map<String, Boolean> dependent = new HashMap<>();
-    /** cuLaunchKernelEx; null before Hopper or with -Dradixlm.pdl=false. */
+    /** cuLaunchKernelEx; null before Hopper. */
     private final DependentLaunch dependentLaunch;
+    /** Programmatic dependent launch: Hopper on, unless -Dradixlm.pdl=false. */
+    private final boolean pdl;
+    /** Kernels whose launches may use clusters past the portable 8 CTAs, once allowed. */
+    private final java.util.Set<String> nonPortableClusters = new java.util.HashSet<>();
     private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, once raised past 48 KB
 
     private CudaDevice(String name, int computeCapability, int numMultiprocessors, byte[] fatbin) {
@@ -79,13 +85,13 @@ public final class CudaDevice implements AutoCloseable {
         this.numMultiprocessors = numMultiprocessors;
         check(cuStreamCreate(stream, 0), "cuStreamCreate");
         check(cuModuleLoadData(module, fatbin), "cuModuleLoadData (kernels.fatbin)");
-        this.dependentLaunch = computeCapability >= 90 && !"false".equals(System.getProperty("radixlm.pdl"))
-                ? DependentLaunch.bind() : null;
+        this.dependentLaunch = computeCapability >= 90 ? DependentLaunch.bind() : null;
+        this.pdl = dependentLaunch != null && !"false".equals(System.getProperty("radixlm.pdl"));
     }
 
     /** Whether launches of kernel overlap the previous kernel's tail (programmatic dependent launch). */
     public boolean launchesAsDependent(String kernel) {
-        return dependentLaunch != null && dependent.computeIfAbsent(kernel,
+        return pdl && dependent.computeIfAbsent(kernel,
                 k -> DEPENDENT_KERNEL_PREFIXES.stream().anyMatch(k::startsWith));
     }
 
@@ -181,6 +187,40 @@ public final class CudaDevice implements AutoCloseable {
             check(cuLaunchKernel(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(),
                     sharedBytes, stream, args.toPointer(), null), "launch " + kernel);
         }
+    }
+
+    /** Whether this GPU launches thread-block clusters (Hopper and later). */
+    public boolean launchesClusters() { return dependentLaunch != null; }
+
+    /**
+     * Launches kernel in thread-block clusters of clusterSize CTAs along z (grid.z a multiple of it), as a dependent
+     * launch when the kernel is one ({@link #launchesAsDependent}). Clusters past 8 CTAs (the portable size) are
+     * allowed for the kernel on first use; the caller checks that they fit ({@link #maxActiveClusters}).
+     */
+    public void launchCluster(String kernel, Dim3 grid, Dim3 block, int clusterSize, KernelArgs args) {
+        if (dependentLaunch == null) throw new IllegalStateException("thread-block clusters need compute capability 9.0: " + name);
+        if (grid.z() % clusterSize != 0) throw new IllegalArgumentException("grid z " + grid.z() + " is not a multiple of " + clusterSize);
+        AddressableFunction function = allowClusters(kernel, clusterSize);
+        check(dependentLaunch.launch(function.address(), stream.address(), grid, block, 0, args,
+                launchesAsDependent(kernel), new Dim3(1, 1, clusterSize)), "launch " + kernel + " (clusters of " + clusterSize + ")");
+    }
+
+    /**
+     * How many clusters of clusterSize CTAs (along z, block threads each) of kernel can run at once on this GPU
+     * (cuOccupancyMaxActiveClusters): a grid of more waits for a second wave.
+     */
+    public int maxActiveClusters(String kernel, int clusterSize, Dim3 grid, Dim3 block) {
+        if (dependentLaunch == null) return 0;
+        return dependentLaunch.maxActiveClusters(allowClusters(kernel, clusterSize).address(), grid, block,
+                new Dim3(1, 1, clusterSize));
+    }
+
+    private AddressableFunction allowClusters(String kernel, int clusterSize) {
+        AddressableFunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        if (clusterSize > 8 && nonPortableClusters.add(kernel)) {
+            check(cuFuncSetAttribute(function, NON_PORTABLE_CLUSTER_SIZE_ALLOWED, 1), "cuFuncSetAttribute " + kernel);
+        }
+        return function;
     }
 
     private AddressableFunction loadFunction(String kernel) {

@@ -7,8 +7,8 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 256): a decode batch of n
- * sequences is padded to the smallest bucket ≥ n and replays that bucket's graph. The graphs read
+ * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 256) and context class (short or
+ * not): a decode batch of n sequences is padded to the smallest bucket ≥ n and replays that bucket's graph. The graphs read
  * their inputs from the step buffers, so they stay valid until those are replaced ({@link #close}).
  */
 final class DecodeGraphs implements AutoCloseable {
@@ -29,9 +29,21 @@ final class DecodeGraphs implements AutoCloseable {
         return Integer.highestOneBit(n) == n ? n : Integer.highestOneBit(n) << 1;
     }
 
-    /** Replays the bucket's graph, capturing it first with capture when there is none yet. */
-    void replay(int bucket, Supplier<CudaGraph> capture) {
-        byBucket.computeIfAbsent(bucket, b -> capture.get()).replay();
+    /**
+     * Replays the graph of the bucket and context class, capturing it first with capture when there is none yet.
+     * shortContext: no sequence attends more than {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys, so that the
+     * captured attention may be the kind that only suits short contexts; a batch past it gets its own graph.
+     */
+    void replay(int bucket, boolean shortContext, Supplier<CudaGraph> capture) {
+        byBucket.computeIfAbsent(shortContext ? -bucket : bucket, b -> capture.get()).replay();
+    }
+
+    /** Whether every sequence of batch attends at most {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys. */
+    static boolean shortContext(ForwardBatch batch) {
+        for (int position : batch.positions()) {
+            if (position + 1 > PagedAttentionKernel.CLUSTER_MAX_KEYS) return false;
+        }
+        return true;
     }
 
     @Override

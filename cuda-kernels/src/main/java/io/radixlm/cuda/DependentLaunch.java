@@ -23,6 +23,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 final class DependentLaunch {
     /** CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION. */
     private static final int ATTRIBUTE_PROGRAMMATIC_SERIALIZATION = 6;
+    /** CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION: value.clusterDim {x, y, z}. */
+    private static final int ATTRIBUTE_CLUSTER_DIMENSION = 4;
     /** sizeof(CUlaunchAttribute): a 4-byte id padded to 8, then a 64-byte value union. */
     private static final long ATTRIBUTE_BYTES = 72;
     /** sizeof(CUlaunchConfig): six grid/block dims, sharedMemBytes, stream, attrs, numAttrs (x86-64 layout). */
@@ -32,21 +34,24 @@ final class DependentLaunch {
     private static final int MAX_PARAMS = 32;
 
     private final MethodHandle launchKernelEx;
+    private final MethodHandle maxActiveClusters;
     // Built once and refilled per launch (launches are serialised on the device's one stream anyway): allocating
     // them per call showed up as tens of µs of host time per eager launch.
     private final MemorySegment config;
     private final MemorySegment values;
     private final MemorySegment params;
+    /** Two attributes: [0] programmatic serialization, [1] cluster dimension; a launch names a run of them. */
+    private final MemorySegment attributes;
 
-    private DependentLaunch(MethodHandle launchKernelEx) {
+    private DependentLaunch(MethodHandle launchKernelEx, MethodHandle maxActiveClusters) {
         this.launchKernelEx = launchKernelEx;
+        this.maxActiveClusters = maxActiveClusters;
         Arena arena = Arena.ofAuto();
-        MemorySegment attribute = arena.allocate(ATTRIBUTE_BYTES, 8);
-        attribute.set(JAVA_INT, 0, ATTRIBUTE_PROGRAMMATIC_SERIALIZATION);
-        attribute.set(JAVA_INT, 8, 1);  // value.programmaticStreamSerializationAllowed
+        attributes = arena.allocate(2 * ATTRIBUTE_BYTES, 8);
+        attributes.set(JAVA_INT, 0, ATTRIBUTE_PROGRAMMATIC_SERIALIZATION);
+        attributes.set(JAVA_INT, 8, 1);  // value.programmaticStreamSerializationAllowed
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES, ATTRIBUTE_CLUSTER_DIMENSION);
         config = arena.allocate(CONFIG_BYTES, 8);
-        config.set(ADDRESS, 40, attribute);
-        config.set(JAVA_INT, 48, 1);
         values = arena.allocate(8L * MAX_PARAMS, 8);
         params = arena.allocate(ADDRESS, MAX_PARAMS);
         for (int i = 0; i < MAX_PARAMS; i++) params.setAtIndex(ADDRESS, i, values.asSlice(8L * i, 8));
@@ -58,21 +63,33 @@ final class DependentLaunch {
         SymbolLookup driver = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global());
         MemorySegment symbol = driver.find("cuLaunchKernelEx")
                 .orElseThrow(() -> new CudaUnavailableException("the CUDA driver lacks cuLaunchKernelEx"));
+        MemorySegment occupancy = driver.find("cuOccupancyMaxActiveClusters")
+                .orElseThrow(() -> new CudaUnavailableException("the CUDA driver lacks cuOccupancyMaxActiveClusters"));
         return new DependentLaunch(Linker.nativeLinker().downcallHandle(symbol,
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS)));
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS)),
+                Linker.nativeLinker().downcallHandle(occupancy, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS)));
     }
 
     /** Launches function (a raw CUfunction) on stream (a raw CUstream) with programmatic serialization allowed. */
-    synchronized int launch(long function, long stream, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
+    int launch(long function, long stream, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
+        return launch(function, stream, grid, block, sharedBytes, args, true, null);
+    }
+
+    /**
+     * As above; programmatic: whether programmatic serialization is allowed; cluster: the thread-block cluster
+     * (CTAs per cluster along x, y, z; the grid a multiple of it), or null for none.
+     */
+    synchronized int launch(long function, long stream, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args,
+                            boolean programmatic, Dim3 cluster) {
         if (args.size() > MAX_PARAMS) throw new IllegalArgumentException(args.size() + " kernel parameters");
-        config.set(JAVA_INT, 0, grid.x());
-        config.set(JAVA_INT, 4, grid.y());
-        config.set(JAVA_INT, 8, grid.z());
-        config.set(JAVA_INT, 12, block.x());
-        config.set(JAVA_INT, 16, block.y());
-        config.set(JAVA_INT, 20, block.z());
-        config.set(JAVA_INT, 24, sharedBytes);
-        config.set(JAVA_LONG, 32, stream);
+        if (cluster != null) {
+            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 8, cluster.x());
+            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 12, cluster.y());
+            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 16, cluster.z());
+        }
+        config.set(ADDRESS, 40, programmatic ? attributes : attributes.asSlice(ATTRIBUTE_BYTES));
+        config.set(JAVA_INT, 48, (programmatic ? 1 : 0) + (cluster != null ? 1 : 0));
+        setDims(grid, block, sharedBytes, stream);
         args.writeValues(values);
         try {
             return (int) launchKernelEx.invokeExact(config, function, params, MemorySegment.NULL);
@@ -81,5 +98,35 @@ final class DependentLaunch {
         } catch (Throwable t) {
             throw new CudaException("cuLaunchKernelEx failed: " + t);
         }
+    }
+
+    /** cuOccupancyMaxActiveClusters for a launch of function in clusters of cluster CTAs; 0 when the call fails. */
+    synchronized int maxActiveClusters(long function, Dim3 grid, Dim3 block, Dim3 cluster) {
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 8, cluster.x());
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 12, cluster.y());
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 16, cluster.z());
+        config.set(ADDRESS, 40, attributes.asSlice(ATTRIBUTE_BYTES));
+        config.set(JAVA_INT, 48, 1);
+        setDims(grid, block, 0, 0);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment count = arena.allocate(JAVA_INT);
+            int status = (int) maxActiveClusters.invokeExact(count, function, config);
+            return status == 0 ? count.get(JAVA_INT, 0) : 0;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new CudaException("cuOccupancyMaxActiveClusters failed: " + t);
+        }
+    }
+
+    private void setDims(Dim3 grid, Dim3 block, int sharedBytes, long stream) {
+        config.set(JAVA_INT, 0, grid.x());
+        config.set(JAVA_INT, 4, grid.y());
+        config.set(JAVA_INT, 8, grid.z());
+        config.set(JAVA_INT, 12, block.x());
+        config.set(JAVA_INT, 16, block.y());
+        config.set(JAVA_INT, 20, block.z());
+        config.set(JAVA_INT, 24, sharedBytes);
+        config.set(JAVA_LONG, 32, stream);
     }
 }

@@ -100,7 +100,7 @@ public final class PagedAttentionKernel {
 
     /**
      * How one launch split the keys: what attention_reduce needs to merge the states; outWritten: the kernel merged
-     * them into out itself (fused V3), and the reduce has nothing to do.
+     * them into out itself (fused V3, or V3 in clusters), and the reduce has nothing to do.
      */
     public record Splits(Variant variant, int numSplits, boolean outWritten) {
         public Splits {
@@ -112,12 +112,33 @@ public final class PagedAttentionKernel {
         public Splits(Variant variant, int numSplits) { this(variant, numSplits, false); }
     }
 
+    /** CTAs per cluster of the _cluster16 kernels: the splits of one (token, KV head), merged inside the cluster. */
+    public static final int CLUSTER_SIZE = 16;
+    /**
+     * The most keys a token of a clustered launch may attend. With 16 CTAs per (token, KV head) a launch at batch 1
+     * streams K/V on ~128 CTAs, about half the rate of the split kernel's full waves: measured on the H200 (8B
+     * layer), clusters save ~4 µs a layer at 1k keys and lose 38 µs at 32k (0.081 against 0.043 ms).
+     */
+    public static final int CLUSTER_MAX_KEYS = 2048;
+    /**
+     * The largest head dim whose decode runs in clusters by default. Measured on the H200 (decode b1 at 1k keys, in
+     * the step): head dim 64 (Llama-3.2-1B) 7.1 µs a layer in clusters against 9.9 for the split kernel and its
+     * reduce (a step 0.95 against 0.99 ms); head dim 128 (Llama-3.1-8B) 8.5 against 7.8 (4.13 against 4.08 ms a
+     * step; Qwen3-0.6B level).
+     */
+    public static final int CLUSTER_MAX_HEAD_DIM = 64;
+
+    /** Whether decode-only launches may load the older keys before their wait (-Dradixlm.attention.earlyLoads). */
+    static final boolean EARLY_LOADS = !"false".equals(System.getProperty("radixlm.attention.earlyLoads"));
+
     private final CudaDevice device;
     private final Variant variant;
     private final V3Shape v3Shape;
     private final Merge merge;
     /** Blocks per multiprocessor of each streaming kernel, asked up front: not while a CUDA graph is being captured. */
     private final java.util.Map<String, Integer> residentBlocks = new java.util.HashMap<>();
+    /** Clusters each _cluster16 kernel runs at once on this GPU; empty when the cluster merge is off. */
+    private final java.util.Map<String, Integer> clusterCapacity = new java.util.HashMap<>();
 
     public PagedAttentionKernel(CudaDevice device) { this(device, Variant.fromSystemProperty()); }
 
@@ -132,6 +153,18 @@ public final class PagedAttentionKernel {
      * merges the splits of V3 (the other variants always leave it to {@link AttentionReduceKernel}).
      */
     public PagedAttentionKernel(CudaDevice device, Variant variant, V3Shape v3Shape, Merge merge) {
+        this(device, variant, v3Shape, merge, "false".equals(System.getProperty("radixlm.attention.cluster")) ? 0
+                : Integer.getInteger("radixlm.attention.clusterHeadDim", CLUSTER_MAX_HEAD_DIM));
+    }
+
+    /**
+     * As above; clusterMaxHeadDim: the largest head dim (0: none) whose launches of few (token, KV head) pairs that
+     * are given an out buffer (a decode step at batch 1 or 2) run the default V3 shape in clusters of
+     * {@link #CLUSTER_SIZE} splits that merge through distributed shared memory and write out themselves (Hopper;
+     * {@link #CLUSTER_MAX_HEAD_DIM} unless -Dradixlm.attention.clusterHeadDim says otherwise, none with
+     * -Dradixlm.attention.cluster=false).
+     */
+    public PagedAttentionKernel(CudaDevice device, Variant variant, V3Shape v3Shape, Merge merge, int clusterMaxHeadDim) {
         if (!V3_SHAPES.contains(v3Shape)) throw new IllegalArgumentException("no V3 kernel " + v3Shape + "; built: " + V3_SHAPES);
         this.device = device;
         this.variant = variant;
@@ -142,9 +175,25 @@ public final class PagedAttentionKernel {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
                     String kernel = streamingKernel(headDim, group, fused());
                     residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), 0));
+                    if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && v3Shape.equals(V3Shape.DEFAULT) && this.merge == Merge.SEPARATE
+                            && device.launchesClusters()) {
+                        String clustered = clusterKernel(headDim, group);
+                        clusterCapacity.put(clustered, device.maxActiveClusters(clustered, CLUSTER_SIZE,
+                                new Dim3(1, 1, CLUSTER_SIZE), Dim3.of(streamingThreads())));
+                    }
                 }
             }
         }
+    }
+
+    /**
+     * Whether a launch of numTokens tokens, none attending more than maxKeys keys, given an out buffer runs in
+     * clusters (and writes out itself): the cluster merge is on, maxKeys ≤ {@link #CLUSTER_MAX_KEYS}, and this GPU
+     * runs all numTokens × KV heads clusters at once.
+     */
+    public boolean mergesInClusters(int numTokens, Layout layout, int maxKeys) {
+        Integer capacity = clusterCapacity.get(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
+        return capacity != null && maxKeys <= CLUSTER_MAX_KEYS && (long) numTokens * layout.numKvHeads() <= capacity;
     }
 
     public Variant variant() { return variant; }
@@ -154,7 +203,8 @@ public final class PagedAttentionKernel {
 
     /** The variant, and for V3 its shape and merge: "V3 W4U2B4", "V3 W4U4B2 fused". */
     public String describe() {
-        return variant == Variant.V3 ? variant + " " + v3Shape + (fused() ? " fused" : "") : variant.toString();
+        return variant == Variant.V3 ? variant + " " + v3Shape + (fused() ? " fused" : "")
+                + (clusterCapacity.isEmpty() ? "" : ", clusters of " + CLUSTER_SIZE + " at few tokens") : variant.toString();
     }
 
     /** Paged KV layout of one layer. */
@@ -195,6 +245,23 @@ public final class PagedAttentionKernel {
     public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                          DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
                          Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken, DeviceMemory out) {
+        return launch(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout, workspace,
+                skipToken, out, false, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As above; oldKeysReady: every token is its sequence's only new token, so that the keys before its own were
+     * written before the kernels ahead of this one on the stream (earlier steps), and so were positions, tokenSeq and
+     * blockTables. V3 then issues its page-table reads and first K/V loads before it waits for those kernels (under
+     * dependent launch, while they run); only q and each token's own key are read after the wait. The result is the
+     * same, bit for bit. Off with -Dradixlm.attention.earlyLoads=false. maxKeys: the most keys a token of this launch
+     * (or of any later replay of a graph that captures it) attends, which picks the kernel ({@link #mergesInClusters});
+     * the result is right whatever it says.
+     */
+    public Splits launch(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                         DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                         Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken, DeviceMemory out,
+                         boolean oldKeysReady, int maxKeys) {
         if (numTokens > workspace.maxTokens() || layout.numHeads() != workspace.numHeads()
                 || layout.headDim() != workspace.headDim()) {
             throw new IllegalArgumentException("attention workspace too small for " + numTokens + " tokens");
@@ -208,9 +275,17 @@ public final class PagedAttentionKernel {
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
+        if (out != null && mergesInClusters(numTokens, layout, maxKeys)) {
+            out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "attention out");
+            device.launchCluster(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()),
+                    new Dim3(numTokens, layout.numKvHeads(), CLUSTER_SIZE), Dim3.of(streamingThreads()), CLUSTER_SIZE,
+                    v3Args(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, CLUSTER_SIZE,
+                            out, null, oldKeysReady && EARLY_LOADS && skipToken == null));
+            return new Splits(variant, CLUSTER_SIZE, true);
+        }
         if (variant.packedStates()) {
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
-                    skipToken, numSplits(numTokens, layout, workspace), out);
+                    skipToken, numSplits(numTokens, layout, workspace), out, oldKeysReady && EARLY_LOADS && skipToken == null);
         }
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,
@@ -228,7 +303,8 @@ public final class PagedAttentionKernel {
      */
     Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
                            DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
-                           AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits, DeviceMemory out) {
+                           AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits, DeviceMemory out,
+                           boolean oldKeysReady) {
         if (!variant.packedStates()) throw new IllegalStateException("V1 has no streaming kernel");
         if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
             throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
@@ -240,19 +316,36 @@ public final class PagedAttentionKernel {
         boolean writesOut = fused() && out != null;
         if (writesOut) out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "attention out");
         String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), writesOut);
+        var args = variant == Variant.V3  // the plain V3 kernels take (and ignore) the fused ones' out and counters too
+                ? v3Args(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits,
+                        writesOut ? out : null, writesOut ? workspace.counters() : null, oldKeysReady)
+                : streamingArgs(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits);
+        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0, args);
+        return new Splits(variant, numSplits, writesOut);
+    }
+
+    /** The arguments of paged_attention_split_* (V2), which open those of V3. */
+    private static KernelArgs streamingArgs(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache,
+                                            DeviceMemory positions, DeviceMemory tokenSeq, DeviceMemory blockTables,
+                                            Layout layout, AttentionWorkspace workspace, DeviceMemory skipToken,
+                                            int numSplits) {
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         int pageShift = Integer.bitCount(layout.pageSize()) == 1 ? Integer.numberOfTrailingZeros(layout.pageSize()) : -1;
-        var args = new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
+        return new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(tokenSeq).ptr(blockTables)
                 .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(pageShift).i32(layout.numHeads())
                 .i32(layout.numKvHeads()).i32(numSplits).f32(scale)
                 .ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                 .ptr(RopeKvWriteKernel.addressOrNull(skipToken));
-        if (variant == Variant.V3) {  // the plain V3 kernels take (and ignore) the fused ones' out and counters too
-            args.ptr(RopeKvWriteKernel.addressOrNull(writesOut ? out : null))
-                    .ptr(RopeKvWriteKernel.addressOrNull(writesOut ? workspace.counters() : null));
-        }
-        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0, args);
-        return new Splits(variant, numSplits, writesOut);
+    }
+
+    /** The arguments of paged_attention_v3_*: V2's, then out and counters (null where unused) and oldKeysReady. */
+    private static KernelArgs v3Args(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                                     DeviceMemory tokenSeq, DeviceMemory blockTables, Layout layout,
+                                     AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits,
+                                     DeviceMemory out, DeviceMemory counters, boolean oldKeysReady) {
+        return streamingArgs(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits)
+                .ptr(RopeKvWriteKernel.addressOrNull(out)).ptr(RopeKvWriteKernel.addressOrNull(counters))
+                .i32(oldKeysReady ? 1 : 0);
     }
 
     /**
@@ -304,12 +397,22 @@ public final class PagedAttentionKernel {
      * rounded up to 1, 2, 4 or 8.
      */
     private String streamingKernel(int headDim, int group, boolean writesOut) {
-        int paddedGroup = Integer.highestOneBit(group) == group ? group : Integer.highestOneBit(group) << 1;
         if (variant == Variant.V3) {
-            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT)
+            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT)
                     + (writesOut ? "_fused" : "");
         }
-        return "paged_attention_split_hd" + headDim + "_g" + paddedGroup;
+        return "paged_attention_split_hd" + headDim + "_g" + paddedGroup(group);
+    }
+
+    /** paged_attention_v3_hd{headDim}_g{G}_w4u4b2_cluster16: the default V3 shape in clusters, G the padded group. */
+    private static String clusterKernel(int headDim, int group) {
+        return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + V3Shape.DEFAULT.toString().toLowerCase(java.util.Locale.ROOT)
+                + "_cluster" + CLUSTER_SIZE;
+    }
+
+    /** The GQA group rounded up to the instantiated 1, 2, 4 or 8. */
+    private static int paddedGroup(int group) {
+        return Integer.highestOneBit(group) == group ? group : Integer.highestOneBit(group) << 1;
     }
 
     private int streamingThreads() { return variant == Variant.V3 ? 32 * v3Shape.warps() : THREADS; }

@@ -109,7 +109,8 @@ final class AttentionCase {
         }
     }
 
-    private int slotOffset(int token, int position, int kvHead) {
+    /** Element offset of the K/V row (slot of key position of token's sequence, kvHead) in the caches. */
+    int slotOffset(int token, int position, int kvHead) {
         int page = blockTables[tokenSeq[token] * maxPagesPerSeq + position / pageSize];
         return ((page * pageSize + position % pageSize) * numKvHeads + kvHead) * headDim;
     }
@@ -135,16 +136,29 @@ final class AttentionCase {
      * A fused kernel writes out itself (the reduce launches nothing), and must leave its counters at 0.
      */
     float[] runPaged(CudaDevice device, PagedAttentionKernel kernel, int splitSize, int forcedSplits, int[] skip) {
+        return runPaged(device, kernel, splitSize, forcedSplits, skip, false);
+    }
+
+    /** As above; oldKeysReady: the launch may load every token's older keys before its wait (a decode-only batch). */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel kernel, int splitSize, int forcedSplits, int[] skip,
+                     boolean oldKeysReady) {
+        return runPaged(device, kernel, splitSize, forcedSplits, skip, oldKeysReady, maxContext());
+    }
+
+    /** As above; maxKeys: the launch's kernel-picking hint (the cluster merge takes only launches of few keys). */
+    float[] runPaged(CudaDevice device, PagedAttentionKernel kernel, int splitSize, int forcedSplits, int[] skip,
+                     boolean oldKeysReady, int maxKeys) {
         try (Inputs in = new Inputs(device); AttentionWorkspace workspace = workspace(device, splitSize);
              DeviceMemory skipGpu = skip == null ? null : upload(device, skip);
              DeviceMemory out = poisoned(device, 2L * numTokens * numHeads * headDim)) {
             poison(workspace);
             PagedAttentionKernel.Splits splits = forcedSplits > 0
                     ? kernel.launchStreaming(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, layout(),
-                            workspace, skipGpu, forcedSplits, out)
+                            workspace, skipGpu, forcedSplits, out, oldKeysReady)
                     : kernel.launch(in.q, in.k, in.v, in.positions, in.tokenSeq, in.tables, numTokens, seqs.size(),
-                            layout(), workspace, skipGpu, out);
-            if (splits.outWritten() != kernel.fused()) {
+                            layout(), workspace, skipGpu, out, oldKeysReady, maxKeys);
+            boolean clustered = forcedSplits == 0 && kernel.mergesInClusters(numTokens, layout(), maxKeys);
+            if (splits.outWritten() != (kernel.fused() || clustered)) {
                 throw new AssertionError(kernel.describe() + ": outWritten " + splits.outWritten());
             }
             new AttentionReduceKernel(device).launch(workspace, splits, in.positions, out, numTokens, skipGpu);

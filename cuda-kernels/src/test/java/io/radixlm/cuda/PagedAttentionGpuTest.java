@@ -25,6 +25,7 @@ import static io.radixlm.cuda.GpuTestSupport.relativeError;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * Paged attention + reduce (V3 in every shape -Dradixlm.attention.v3 can pick, the V2 streaming kernel, and the
@@ -35,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * name the kernel and the token (its sequence and position) whose row is wrong, all kernels' failures together.
  * Every V3 shape also runs fused (its last split merges into out, no reduce launch): against the reference in every
  * case above, bit for bit against the unfused kernel at every split count 1 .. 256, its counters back at 0 after
- * each run and each graph replay.
+ * each run and each graph replay. A decode-only launch that loads its older keys before its wait gives the bits of
+ * one that waits first, at every split count, and never reads a token's own key before the kernel ahead wrote it.
  */
 @Tag("gpu")
 class PagedAttentionGpuTest {
@@ -252,6 +254,141 @@ class PagedAttentionGpuTest {
             assertTrue(differ.isEmpty(), fused + " differs from " + plain + ", heads " + numHeads + "/" + numKvHeads
                     + ", head_dim " + headDim + ": " + differ);
         });
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
+    @CsvSource({"32, 8, 128", "8, 1, 64", "12, 3, 96", "16, 8, 128", "8, 8, 32", "28, 4, 128", "6, 6, 48", "64, 8, 64"})
+    void earlyLoadsGiveTheBitsOfALaunchThatWaitsFirst(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        // a decode-only batch whose own keys (the last of each context) fall in the first, second and later
+        // iterations of a split, alone in a split, or are the only key (1: that token waits first); and one token
+        // alone, so that high split counts leave a few keys per split
+        List<AttentionCase> cases = List.of(newCase(numHeads, numKvHeads, headDim, PAGE_SIZE,
+                        decodes(1, 2, 15, 16, 17, 33, 100, 1000, 5000)),
+                newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(4099)));
+        int[] counts = {0, 1, 2, 3, 7, 16, 64, 255, 256};  // 0: the count the launch picks
+        forEachKernel(V3_KERNELS, kernel -> {
+            PagedAttentionKernel attention = kernel.on(device);
+            List<String> differ = new ArrayList<>();
+            for (AttentionCase c : cases) {
+                for (int numSplits : counts) {
+                    float[] expected = c.runPaged(device, attention, 256, numSplits, null, false);
+                    float[] actual = c.runPaged(device, attention, 256, numSplits, null, true);
+                    int first = firstDifference(expected, actual);
+                    if (first >= 0) {
+                        int row = numHeads * headDim;
+                        differ.add(c.numTokens + " tokens, " + numSplits + " splits: token " + first / row + " head "
+                                + first % row / headDim + ": " + actual[first] + " vs " + expected[first]);
+                    }
+                }
+            }
+            assertTrue(differ.isEmpty(), kernel + ", heads " + numHeads + "/" + numKvHeads + ", head_dim " + headDim
+                    + ": early loads differ: " + differ);
+        });
+    }
+
+    @ParameterizedTest(name = "contexts {0}")
+    @ValueSource(strings = {"2 17 40 300 33", "300", "2"})
+    void earlyLoadsNeverReadTheOwnKeyBeforeTheKernelAheadHasWrittenIt(String contexts) {
+        CudaDevice device = device();
+        // Each token's own K/V rows start as NaN in the cache; the kernels ahead on the stream (under dependent
+        // launch) are a slow copy, then two gathers that rewrite every row of K and V from clean copies: the older
+        // rows with the bits they already hold, the own rows with their values. The attention launched after them
+        // starts while the slow copy runs, so an own row read before its wait would be NaN.
+        // (one token: the cluster merge, where the GPU has clusters; head dim 64 takes them by default)
+        AttentionCase c = newCase(32, 8, 64, PAGE_SIZE, decodes(Arrays.stream(contexts.split(" ")).mapToInt(Integer::parseInt).toArray()));
+        int slots = c.numPages * c.pageSize;
+        int width = c.numKvHeads * c.headDim;
+        float[] kStale = c.kCache.clone();
+        float[] vStale = c.vCache.clone();
+        for (int t = 0; t < c.numTokens; t++) {
+            for (int h = 0; h < c.numKvHeads; h++) {
+                int offset = c.slotOffset(t, c.positions[t], h);
+                Arrays.fill(kStale, offset, offset + c.headDim, Float.NaN);
+                Arrays.fill(vStale, offset, offset + c.headDim, Float.NaN);
+            }
+        }
+        double[] reference = c.reference();
+        var gather = new GatherRowsKernel(device);
+        var reduce = new AttentionReduceKernel(device);
+        int slowRows = device.numMultiprocessors();
+        int slowWidth = 1 << 19;  // a 1 MiB row per CTA
+        forEachKernel(V3_KERNELS, kernel -> {
+            PagedAttentionKernel attention = kernel.on(device);
+            float[][] outs = new float[2][];
+            for (int early = 0; early < 2; early++) {
+                try (AttentionCase.Inputs in = c.new Inputs(device);
+                     DeviceMemory kClean = GpuTestSupport.uploadBf16(device, c.kCache);
+                     DeviceMemory vClean = GpuTestSupport.uploadBf16(device, c.vCache);
+                     DeviceMemory k = GpuTestSupport.uploadBf16(device, kStale);
+                     DeviceMemory v = GpuTestSupport.uploadBf16(device, vStale);
+                     DeviceMemory identity = GpuTestSupport.upload(device, IntStream.range(0, slots).toArray());
+                     DeviceMemory slowIn = device.allocate(2L * slowWidth);
+                     DeviceMemory slowRowsIn = GpuTestSupport.upload(device, new int[slowRows]);
+                     DeviceMemory slowOut = device.allocate(2L * slowWidth * slowRows);
+                     AttentionWorkspace workspace = c.workspace(device, 256);
+                     DeviceMemory out = poisoned(device, 2L * c.numTokens * c.numHeads * c.headDim)) {
+                    AttentionCase.poison(workspace);
+                    device.synchronize();
+                    gather.launch(slowIn, slowRowsIn, slowOut, 1, slowRows, slowWidth);
+                    gather.launch(kClean, identity, k, slots, slots, width);
+                    gather.launch(vClean, identity, v, slots, slots, width);
+                    var splits = attention.launch(in.q, k, v, in.positions, in.tokenSeq, in.tables, c.numTokens,
+                            c.seqs.size(), c.layout(), workspace, null, out, early == 1, c.maxContext());
+                    reduce.launch(workspace, splits, in.positions, out, c.numTokens);
+                    outs[early] = downloadBf16(out, c.numTokens * c.numHeads * c.headDim);
+                }
+            }
+            int first = firstDifference(outs[0], outs[1]);
+            assertTrue(first < 0, kernel + ": early loads differ at " + first + ": " + (first < 0 ? "" : outs[1][first] + " vs " + outs[0][first]));
+            assertRowsClose(c, outs[1], reference, kernel + ", early loads behind a slow writer");
+        });
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
+    @CsvSource({"32, 8, 128", "32, 8, 64", "16, 8, 128", "8, 8, 32", "6, 6, 48", "8, 1, 128", "28, 4, 128", "14, 2, 96",
+            "64, 8, 64"})
+    void clusterMergeMatchesTheReferenceAndTheSeparateReduce(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        assumeTrue(device.launchesClusters(), "thread-block clusters need compute capability 9.0: " + device.name());
+        // clusters for every head dim, though by default only the small ones take them
+        PagedAttentionKernel clustered = new PagedAttentionKernel(device, Variant.V3, V3Shape.DEFAULT, Merge.SEPARATE, 128);
+        PagedAttentionKernel separate = new PagedAttentionKernel(device, Variant.V3, V3Shape.DEFAULT, Merge.SEPARATE, 0);
+        // one token at contexts where all, some or one of the 16 splits hold keys, two tokens, and the most
+        // (token, KV head) pairs this GPU runs as clusters at once
+        List<AttentionCase> cases = new ArrayList<>();
+        for (int context : new int[] {1, 2, 15, 16, 17, 255, 256, 257, 1000, 5000, 32768}) {
+            cases.add(newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(context)));
+        }
+        AttentionCase one = cases.get(0);
+        int most = 1;
+        while (clustered.mergesInClusters(most + 1, one.layout(), 1)) most++;
+        assertTrue(clustered.mergesInClusters(1, one.layout(), PagedAttentionKernel.CLUSTER_MAX_KEYS),
+                "one token must run in clusters on " + device.name());
+        assertTrue(!clustered.mergesInClusters(1, one.layout(), PagedAttentionKernel.CLUSTER_MAX_KEYS + 1),
+                "more keys than the cluster kernels take");
+        assertTrue(!separate.mergesInClusters(1, one.layout(), 1), "clusters off must mean off");
+        if (most >= 2) cases.add(newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(3000, 17)));
+        cases.add(newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(random.ints(most, 1, 3000).toArray())));
+        List<String> bad = new ArrayList<>();
+        for (AttentionCase c : cases) {
+            // the cluster kernel at every context, though launches past CLUSTER_MAX_KEYS would not pick it (maxKeys 1)
+            String what = c.numTokens + " tokens, contexts up to " + c.maxContext();
+            assertTrue(clustered.mergesInClusters(c.numTokens, c.layout(), 1), what + " should run in clusters");
+            double[] reference = c.reference();
+            for (boolean early : new boolean[] {false, true}) {
+                float[] inClusters = c.runPaged(device, clustered, 256, 0, null, early, 1);
+                float[] reduced = c.runPaged(device, separate, 256, 0, null, early);
+                double vsReference = relativeError(inClusters, reference);
+                double vsReduce = relativeError(inClusters, IntStream.range(0, reduced.length).mapToDouble(i -> reduced[i]).toArray());
+                if (!(vsReference < BF16_TOLERANCE) || !(vsReduce < BF16_TOLERANCE)) {
+                    bad.add(what + (early ? ", early loads" : "") + ": vs reference " + vsReference + ", vs reduce " + vsReduce);
+                }
+            }
+        }
+        System.out.printf("[gpu-test] cluster merge, heads %d/%d, head_dim %d: up to %d tokens in clusters at once%n",
+                numHeads, numKvHeads, headDim, most);
+        assertTrue(bad.isEmpty(), "heads " + numHeads + "/" + numKvHeads + ", head_dim " + headDim + ": " + bad);
     }
 
     /** The first index whose bits differ (NaN poison included), or -1. */

@@ -48,6 +48,15 @@ class WithoutGpuTest {
     }
 
     @Test
+    void decodeGraphsTellShortContextsFromLongOnes() {
+        int most = PagedAttentionKernel.CLUSTER_MAX_KEYS;  // keys = position + 1
+        int[][] pages = {ForwardBatchBuilder.consecutivePages(0, most / 16 + 1), ForwardBatchBuilder.consecutivePages(200, most / 16 + 1)};
+        assertTrue(DecodeGraphs.shortContext(ForwardBatchBuilder.decode(new int[] {1, 2}, new int[] {0, most - 1}, pages, 16)));
+        assertFalse(DecodeGraphs.shortContext(ForwardBatchBuilder.decode(new int[] {1, 2}, new int[] {0, most}, pages, 16)));
+        assertFalse(DecodeGraphs.shortContext(ForwardBatchBuilder.decode(new int[] {1, 2}, new int[] {most, 3}, pages, 16)));
+    }
+
+    @Test
     void paddedDecodeRowsTouchOnlyTheScratchPage() {
         ForwardBatch batch = decode(3);
         StepMetadata padded = StepMetadata.paddedDecode(batch, 4, 99, 16, 5);
