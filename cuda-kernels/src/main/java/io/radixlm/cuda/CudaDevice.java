@@ -51,13 +51,14 @@ public final class CudaDevice implements AutoCloseable {
     /** Dynamic shared memory a kernel may take without opting in through cuFuncSetAttribute. */
     private static final int DEFAULT_SHARED_BYTES = 48 << 10;
 
+    /** CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED (JCuda 12.6 does not name it). */
+    private static final int NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
+
     /**
      * The kernels that open with pdlGate (common.cuh): on Hopper they are launched as programmatic dependents,
      * so that each starts (and a GEMV loads its weights) while the kernel before it finishes.
      * -Dradixlm.pdl=false launches every kernel plainly.
      */
-    /** CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED (JCuda 12.6 does not name it). */
-    private static final int NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
     private static final List<String> DEPENDENT_KERNEL_PREFIXES = List.of(
             "gemv_rows", "gemv_residual_rows1", "gemv_norm_", "rope_angles", "fused_add_rms_norm_vec4", "rope_qk_norm_kv_write_v2_", "paged_attention_split_", "paged_attention_v3_",
             "attention_reduce_split", "silu_mul_vec4", "silu_mul_bf16_vec8", "embedding_gather_vec8", "gather_rows_bf16", "argmax_partial",
