@@ -413,6 +413,22 @@ __device__ __forceinline__ void shareWarpStates(float (&runMax)[G], float (&runS
     __syncthreads();
 }
 
+// The CTA's state of head h, dim d from its warps' (shareWarpStates): running max m (log2 units), sum and value.
+template <int HD, int G, int W>
+__device__ __forceinline__ void mergeWarpStates(float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
+                                                int h, int d, float& m, float& sum, float& value) {
+    m = -CUDART_INF_F;  // finite after the loop: warp 0 always sees the split's first key
+    for (int w = 0; w < W; w++) m = fmaxf(m, warpMax[w][h]);
+    sum = 0.0f;
+    value = 0.0f;
+    for (int w = 0; w < W; w++) {
+        if (warpMax[w][h] == -CUDART_INF_F) continue;  // a warp that saw no key (short split)
+        float c = exp2f(warpMax[w][h] - m);
+        sum += warpSumExp[w][h] * c;
+        value += warpAcc[w][h][d] * c;
+    }
+}
+
 // Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
 // directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
 // keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
@@ -427,15 +443,8 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
     for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
         int h = idx / HD;
         int d = idx % HD;
-        float m = -CUDART_INF_F;  // finite after the loop: warp 0 always sees the split's first key
-        for (int w = 0; w < W; w++) m = fmaxf(m, warpMax[w][h]);
-        float sum = 0.0f, value = 0.0f;
-        for (int w = 0; w < W; w++) {
-            if (warpMax[w][h] == -CUDART_INF_F) continue;  // a warp that saw no key (short split)
-            float c = exp2f(warpMax[w][h] - m);
-            sum += warpSumExp[w][h] * c;
-            value += warpAcc[w][h][d] * c;
-        }
+        float m, sum, value;
+        mergeWarpStates<HD, G, W>(warpMax, warpSumExp, warpAcc, h, d, m, sum, value);
         if (directOut != nullptr) {
             directOut[h * HD + d] = toBf16(value / sum);
             continue;
@@ -887,15 +896,8 @@ __device__ __forceinline__ void pagedAttentionV3(
         for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {  // the CTA's state, as writeSplitState's
             int h = idx / HD;
             int d = idx % HD;
-            float m = -CUDART_INF_F;
-            for (int w = 0; w < W; w++) m = fmaxf(m, warpMax[w][h]);
-            float sum = 0.0f, value = 0.0f;
-            for (int w = 0; w < W; w++) {
-                if (warpMax[w][h] == -CUDART_INF_F) continue;
-                float c = exp2f(warpMax[w][h] - m);
-                sum += warpSumExp[w][h] * c;
-                value += warpAcc[w][h][d] * c;
-            }
+            float m, sum, value;
+            mergeWarpStates<HD, G, W>(warpMax, warpSumExp, warpAcc, h, d, m, sum, value);
             ctaAcc[h][d] = value;
             if (d == 0) {
                 ctaMax[h] = m;

@@ -338,9 +338,8 @@ public final class CudaBackend implements Backend {
                         config.headDim(), device.numMultiprocessors(), buffers.prefillSplits.maxStates(),
                         prefillMinSplitKeys)
                 : PrefillAttentionKernel.Split.NONE;
-        int maxKeys = 0;
-        for (int position : batch.positions()) maxKeys = Math.max(maxKeys, position + 1);
-        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit, maxKeys);
+        var split = new AttentionSplit(metadata.numPrefillTiles(), metadata.numDecodeTokens(), keySplit,
+                DecodeGraphs.maxKeys(batch));
         return () -> enqueueStep(batch.numTokens(), batch.numSeqs(), batch.logitRows().length, split, trace);
     }
 

@@ -40,10 +40,14 @@ final class DecodeGraphs implements AutoCloseable {
 
     /** Whether every sequence of batch attends at most {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys. */
     static boolean shortContext(ForwardBatch batch) {
-        for (int position : batch.positions()) {
-            if (position + 1 > PagedAttentionKernel.CLUSTER_MAX_KEYS) return false;
-        }
-        return true;
+        return maxKeys(batch) <= PagedAttentionKernel.CLUSTER_MAX_KEYS;
+    }
+
+    /** The most keys a token of batch attends (its position + 1). */
+    static int maxKeys(ForwardBatch batch) {
+        int most = 0;
+        for (int position : batch.positions()) most = Math.max(most, position + 1);
+        return most;
     }
 
     @Override

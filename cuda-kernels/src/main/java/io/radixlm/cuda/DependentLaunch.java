@@ -82,11 +82,7 @@ final class DependentLaunch {
     synchronized int launch(long function, long stream, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args,
                             boolean programmatic, Dim3 cluster) {
         if (args.size() > MAX_PARAMS) throw new IllegalArgumentException(args.size() + " kernel parameters");
-        if (cluster != null) {
-            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 8, cluster.x());
-            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 12, cluster.y());
-            attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 16, cluster.z());
-        }
+        if (cluster != null) setCluster(cluster);
         config.set(ADDRESS, 40, programmatic ? attributes : attributes.asSlice(ATTRIBUTE_BYTES));
         config.set(JAVA_INT, 48, (programmatic ? 1 : 0) + (cluster != null ? 1 : 0));
         setDims(grid, block, sharedBytes, stream);
@@ -102,9 +98,7 @@ final class DependentLaunch {
 
     /** cuOccupancyMaxActiveClusters for a launch of function in clusters of cluster CTAs; 0 when the call fails. */
     synchronized int maxActiveClusters(long function, Dim3 grid, Dim3 block, Dim3 cluster) {
-        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 8, cluster.x());
-        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 12, cluster.y());
-        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 16, cluster.z());
+        setCluster(cluster);
         config.set(ADDRESS, 40, attributes.asSlice(ATTRIBUTE_BYTES));
         config.set(JAVA_INT, 48, 1);
         setDims(grid, block, 0, 0);
@@ -117,6 +111,13 @@ final class DependentLaunch {
         } catch (Throwable t) {
             throw new CudaException("cuOccupancyMaxActiveClusters failed: " + t);
         }
+    }
+
+    /** The value of the cluster-dimension attribute: value.clusterDim {x, y, z}. */
+    private void setCluster(Dim3 cluster) {
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 8, cluster.x());
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 12, cluster.y());
+        attributes.set(JAVA_INT, ATTRIBUTE_BYTES + 16, cluster.z());
     }
 
     private void setDims(Dim3 grid, Dim3 block, int sharedBytes, long stream) {

@@ -275,17 +275,18 @@ public final class PagedAttentionKernel {
         blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
+        boolean early = oldKeysReady && EARLY_LOADS && skipToken == null;
         if (out != null && mergesInClusters(numTokens, layout, maxKeys)) {
             out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "attention out");
             device.launchCluster(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()),
                     new Dim3(numTokens, layout.numKvHeads(), CLUSTER_SIZE), Dim3.of(streamingThreads()), CLUSTER_SIZE,
                     v3Args(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, CLUSTER_SIZE,
-                            out, null, oldKeysReady && EARLY_LOADS && skipToken == null));
+                            out, null, early));
             return new Splits(variant, CLUSTER_SIZE, true);
         }
         if (variant.packedStates()) {
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
-                    skipToken, numSplits(numTokens, layout, workspace), out, oldKeysReady && EARLY_LOADS && skipToken == null);
+                    skipToken, numSplits(numTokens, layout, workspace), out, early);
         }
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,
