@@ -55,6 +55,30 @@ public interface Backend extends AutoCloseable {
         return ids;
     }
 
+    /**
+     * The token id that stands for "the id the previous step sampled in its logit row {@code row}" in a
+     * batch given to {@link #forwardSampleAsync}: -1 - row (real ids are never negative).
+     */
+    static int fedId(int row) {
+        if (row < 0) throw new IllegalArgumentException("negative logit row " + row);
+        return -1 - row;
+    }
+
+    /**
+     * As {@link #forwardSample}, but may return before the step has run: the ids come through
+     * {@link PendingIds#await}. A token whose id is {@link #fedId fedId(r)} takes the id that previous
+     * sampled in row r; a backend that samples on the GPU hands it over there, so this step is enqueued
+     * while previous still runs and the GPU does not wait for the host between the two. This default runs
+     * the step to completion, the fed ids read from previous first.
+     *
+     * @param previous the step whose ids are fed (the last one enqueued, for a backend to hand them over on
+     *                 the device); may be null when no token is fed
+     */
+    default PendingIds forwardSampleAsync(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps,
+                                          PendingIds previous) {
+        return PendingIds.done(forwardSample(batch.withFedIds(previous), rowParams, rowSteps));
+    }
+
     @Override
     void close();
 }

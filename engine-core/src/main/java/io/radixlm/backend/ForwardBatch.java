@@ -1,5 +1,7 @@
 package io.radixlm.backend;
 
+import java.util.Arrays;
+
 /**
  * Attention metadata and inputs of one model step over a batch of sequences (varlen layout: the new
  * tokens of all sequences concatenated, sequence by sequence). A decode step is the case where each
@@ -39,6 +41,46 @@ public record ForwardBatch(int[] tokenIds, int[] positions, int[] slotMapping, i
         for (int row : logitRows) {
             if (row < 0 || row >= numTokens) throw new IllegalArgumentException("logit row out of range: " + row);
         }
+    }
+
+    /**
+     * This batch with every fed token ({@link Backend#fedId}) replaced by the id previous sampled in its row;
+     * the batch itself when no token is fed.
+     *
+     * @throws IllegalArgumentException when a token is fed and previous is null or has no such row
+     */
+    public ForwardBatch withFedIds(PendingIds previous) {
+        int[] fedRows = fedRows();
+        if (fedRows == null) return this;
+        if (previous == null) throw new IllegalArgumentException("a token is fed from the previous step, but there is none");
+        int[] ids = previous.await();
+        int[] resolved = tokenIds.clone();
+        for (int t = 0; t < resolved.length; t++) {
+            if (fedRows[t] < 0) continue;
+            if (fedRows[t] >= ids.length) {
+                throw new IllegalArgumentException("token " + t + " is fed from row " + fedRows[t] + " of a step of "
+                        + ids.length + " rows");
+            }
+            resolved[t] = ids[fedRows[t]];
+        }
+        return new ForwardBatch(resolved, positions, slotMapping, queryStarts, contextLengths, blockTables, logitRows);
+    }
+
+    /**
+     * (numTokens) the previous step's logit row each token is fed from, -1 for a token given by its id;
+     * null when no token is fed.
+     */
+    public int[] fedRows() {
+        int[] rows = null;
+        for (int t = 0; t < tokenIds.length; t++) {
+            if (tokenIds[t] >= 0) continue;
+            if (rows == null) {
+                rows = new int[tokenIds.length];
+                Arrays.fill(rows, -1);
+            }
+            rows[t] = -1 - tokenIds[t];
+        }
+        return rows;
     }
 
     public int numTokens() { return tokenIds.length; }

@@ -30,6 +30,11 @@ final class IntList {
         for (int v : vs) add(v);
     }
 
+    void set(int i, int v) {
+        if (i >= size) throw new IndexOutOfBoundsException(i);
+        values[i] = v;
+    }
+
     int last() { return get(size - 1); }
 
     /** Drops entries from index n on. */

@@ -3,6 +3,7 @@ package io.radixlm.engine;
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
 import io.radixlm.backend.ForwardBatchBuilder;
+import io.radixlm.backend.PendingIds;
 import io.radixlm.kv.PagePool;
 import io.radixlm.kv.RadixCache;
 import io.radixlm.model.ModelConfig;
@@ -10,6 +11,8 @@ import io.radixlm.sampling.SamplingParams;
 import io.radixlm.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Collectors;
@@ -20,6 +23,12 @@ import java.util.stream.Collectors;
  * so a later request that starts with an earlier one's tokens reuses their KV.
  */
 public final class LlmEngine implements AutoCloseable {
+    /**
+     * Decode steps are enqueued ahead: while a step runs, the next one of the same sequences is already
+     * queued behind it with its tokens fed on the device, so the GPU does not wait for the host between them.
+     * -Dradixlm.chainSteps=false waits for each step's tokens before scheduling the next.
+     */
+    static final boolean CHAIN_STEPS = !"false".equals(System.getProperty("radixlm.chainSteps"));
     private final Backend backend;
     private final Tokenizer tokenizer;
     private final Set<Integer> eosTokenIds;
@@ -27,6 +36,7 @@ public final class LlmEngine implements AutoCloseable {
     private final PagePool pool;
     private final RadixCache cache;
     private final ModelRunner runner;
+    private boolean chainSteps = CHAIN_STEPS;
 
     /** tokenizer may be null (prompts as ids; outputs then carry empty text). Takes ownership of backend. */
     public LlmEngine(Backend backend, Tokenizer tokenizer, List<Integer> eosTokenIds, EngineOptions options) {
@@ -62,41 +72,96 @@ public final class LlmEngine implements AutoCloseable {
             seqs.add(seq);
             scheduler.add(seq);
         }
-        while (scheduler.hasWork()) {
-            step(scheduler, listener);
+        InFlight inFlight = null;
+        while (inFlight != null || scheduler.hasWork()) {
+            InFlight next = inFlight != null && chainSteps ? enqueueAhead(scheduler, inFlight) : null;
+            if (inFlight != null) resolve(scheduler, inFlight, listener);
+            if (next == null && scheduler.hasWork()) next = enqueueScheduled(scheduler, listener);
+            inFlight = next;
         }
         return seqs.stream().map(Sequence::toOutput).collect(Collectors.toList());
     }
 
-    private void step(Scheduler scheduler, TokenListener listener) {
+    /**
+     * A step enqueued whose sampled ids are not back: row r's token belongs to rowSeqs[r] at index
+     * rowTokens[r] of its tokens, which holds {@link Sequence#PENDING} until then.
+     */
+    private record InFlight(Sequence[] rowSeqs, int[] rowTokens, PendingIds ids) { }
+
+    /** Schedules from the scheduler's state with every token known; null when nothing could run this time. */
+    private InFlight enqueueScheduled(Scheduler scheduler, TokenListener listener) {
         ScheduledBatch batch = scheduler.schedule();
         for (Sequence starved : scheduler.starved()) finish(scheduler, starved, FinishReason.LENGTH, listener);
         if (batch.isEmpty()) {
             if (scheduler.hasWork() && scheduler.starved().isEmpty()) {
                 throw new IllegalStateException("scheduler made no progress");
             }
-            return;
+            return null;
         }
-        int[] sampled = runner.runAndSample(batch);
+        return enqueue(batch, null);
+    }
+
+    /**
+     * The next decode step of the sequences of inFlight, enqueued before its ids are back: their new tokens are
+     * fed on the device. Null when that step is not certain to be the next one (see Scheduler.scheduleDecodeAhead):
+     * a sequence that will reach its length with inFlight's token is left out of it.
+     */
+    private InFlight enqueueAhead(Scheduler scheduler, InFlight inFlight) {
+        Set<Sequence> sampled = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int r = 0; r < inFlight.rowSeqs().length; r++) {
+            Sequence seq = inFlight.rowSeqs()[r];
+            if (seq.tokens.size() != inFlight.rowTokens()[r] + 1) return null; // not its latest token
+            sampled.add(seq);
+        }
+        ScheduledBatch batch = scheduler.scheduleDecodeAhead(sampled,
+                seq -> lengthReached(seq, seq.tokens.size()) != null);
+        return batch == null ? null : enqueue(batch, inFlight.ids());
+    }
+
+    /** Enqueues the batch (tokens PENDING fed from previous) and moves its sequences past it, with a PENDING token each that samples. */
+    private InFlight enqueue(ScheduledBatch batch, PendingIds previous) {
+        int numRows = batch.numSampling();
+        boolean[] samples = new boolean[batch.sequences().size()];
+        for (int i = 0; i < samples.length; i++) samples[i] = batch.samples(i);
+        PendingIds ids = runner.enqueue(batch, previous);
+        Sequence[] rowSeqs = new Sequence[numRows];
+        int[] rowTokens = new int[numRows];
         int row = 0;
-        for (int i = 0; i < batch.sequences().size(); i++) {
+        for (int i = 0; i < samples.length; i++) {
             Sequence seq = batch.sequences().get(i);
-            boolean samples = batch.samples(i);
             seq.numComputed += batch.numNewTokens()[i];
-            if (samples) appendToken(scheduler, seq, sampled[row++], listener);
+            if (!samples[i]) continue;
+            rowSeqs[row] = seq;
+            rowTokens[row] = seq.tokens.size();
+            seq.pendingRow = row;
+            seq.tokens.add(Sequence.PENDING);
+            row++;
+        }
+        return new InFlight(rowSeqs, rowTokens, ids);
+    }
+
+    /** Waits for the step's ids and hands them to their sequences; rows of sequences finished since are dropped. */
+    private void resolve(Scheduler scheduler, InFlight step, TokenListener listener) {
+        int[] ids = step.ids().await();
+        for (int r = 0; r < ids.length; r++) {
+            Sequence seq = step.rowSeqs()[r];
+            if (seq.status == Sequence.Status.FINISHED) continue;
+            appendToken(scheduler, seq, step.rowTokens()[r], ids[r], listener);
         }
     }
 
-    private void appendToken(Scheduler scheduler, Sequence seq, int token, TokenListener listener) {
+    /** The sampled token at index of seq's tokens (its PENDING slot): streams it and finishes seq when it ends there. */
+    private void appendToken(Scheduler scheduler, Sequence seq, int index, int token, TokenListener listener) {
         long now = System.nanoTime();
-        if (seq.numGenerated() == 0) seq.firstTokenNanos = now;
+        if (index == seq.numPromptTokens) seq.firstTokenNanos = now;
         seq.lastTokenNanos = now;
-        seq.tokens.add(token);
+        seq.tokens.set(index, token);
         String delta = seq.text.push(token);
-        FinishReason reason = finishReason(seq, token);
+        FinishReason reason = finishReason(seq, token, index + 1);
         if (reason != null) {
             seq.finishReason = reason;
             delta += seq.text.flush();
+            seq.tokens.truncate(index + 1); // a step enqueued ahead sampled past the end: not part of the output
         }
         listener.onToken(seq.request.id(), token, delta);
         if (reason != null) scheduler.finish(seq);
@@ -109,12 +174,18 @@ public final class LlmEngine implements AutoCloseable {
         scheduler.finish(seq);
     }
 
-    private FinishReason finishReason(Sequence seq, int token) {
+    /** Why seq ends with token, its length-th token (prompt included); null when it goes on. */
+    private FinishReason finishReason(Sequence seq, int token, int length) {
         SamplingParams params = seq.request.params();
         if (!params.ignoreEos() && eosTokenIds.contains(token)) return FinishReason.EOS;
         if (seq.text.stopStringSeen()) return FinishReason.STOP;
-        if (seq.numGenerated() >= params.maxTokens()) return FinishReason.LENGTH;
-        if (seq.tokens.size() >= backend.config().maxPositionEmbeddings()) return FinishReason.LENGTH;
+        return lengthReached(seq, length);
+    }
+
+    /** LENGTH when seq ends at length tokens whatever they are (max tokens or the model's context); else null. */
+    private FinishReason lengthReached(Sequence seq, int length) {
+        if (length - seq.numPromptTokens >= seq.request.params().maxTokens()) return FinishReason.LENGTH;
+        if (length >= backend.config().maxPositionEmbeddings()) return FinishReason.LENGTH;
         return null;
     }
 
@@ -169,6 +240,9 @@ public final class LlmEngine implements AutoCloseable {
     private ForwardBatch chunkBatch(int[] ids, int start, int end, int[] pages) {
         return new ForwardBatchBuilder(options.pageSize()).addChunk(ids, start, end, pages).buildAllRows();
     }
+
+    /** Whether decode steps are enqueued ahead (see {@link #CHAIN_STEPS}); the outputs are the same either way. */
+    public void setChainSteps(boolean enabled) { this.chainSteps = enabled; }
 
     public ModelConfig config() { return backend.config(); }
 

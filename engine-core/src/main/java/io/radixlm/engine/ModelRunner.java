@@ -2,13 +2,14 @@ package io.radixlm.engine;
 
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
+import io.radixlm.backend.PendingIds;
 import io.radixlm.sampling.SamplingParams;
 
 import java.util.List;
 
 /**
  * Turns a scheduled batch into the backend's inputs (token ids, positions, slot mapping, block tables)
- * and runs it. Returns the logits of the sequences that sample, in batch order.
+ * and enqueues it with its sampling; the sampled ids come back in batch order.
  */
 final class ModelRunner {
     private final Backend backend;
@@ -20,10 +21,11 @@ final class ModelRunner {
     }
 
     /**
-     * Runs the batch and samples: the next token (numSampling) of each sequence for which batch.samples(i),
-     * in batch order, drawn by the backend (on the GPU only the ids come back).
+     * Enqueues the batch and its sampling: the next token of each sequence for which batch.samples(i), in
+     * batch order, drawn by the backend. A token not known yet ({@link Sequence#PENDING}) is fed from its row of
+     * previous, the step that samples it ({@link Sequence#pendingRow}).
      */
-    int[] runAndSample(ScheduledBatch batch) {
+    PendingIds enqueue(ScheduledBatch batch, PendingIds previous) {
         List<Sequence> seqs = batch.sequences();
         int numSampling = batch.numSampling();
         SamplingParams[] rowParams = new SamplingParams[numSampling]; // (numSampling)
@@ -35,7 +37,7 @@ final class ModelRunner {
             rowSteps[row] = seqs.get(i).numGenerated();
             row++;
         }
-        return backend.forwardSample(prepare(batch), rowParams, rowSteps);
+        return backend.forwardSampleAsync(prepare(batch), rowParams, rowSteps, previous);
     }
 
     ForwardBatch prepare(ScheduledBatch batch) {
@@ -58,7 +60,8 @@ final class ModelRunner {
             int end = start + batch.numNewTokens()[i];
             queryStarts[i] = row;
             for (int pos = start; pos < end; pos++, row++) {
-                tokenIds[row] = seq.tokens.get(pos);
+                int token = seq.tokens.get(pos);
+                tokenIds[row] = token == Sequence.PENDING ? Backend.fedId(seq.pendingRow) : token;
                 positions[row] = pos;
                 slotMapping[row] = seq.pages.get(pos / pageSize) * pageSize + pos % pageSize;
             }

@@ -6,8 +6,11 @@ import io.radixlm.kv.RadixCache;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Continuous batching over a paged KV cache with a radix prefix cache. Each step first advances the
@@ -71,6 +74,30 @@ final class Scheduler {
             budget -= n;
         }
         return new ScheduledBatch(chosen, counts.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /**
+     * The step after one whose tokens are not back yet: one decode token for each running sequence except
+     * those that ends says finish with that step. Null unless this is the step {@link #schedule} would make
+     * once the tokens are in, short of the finished ones: nothing waits, every running sequence samples in
+     * the step before (sampled), the budget holds them, and their pages come without preempting anyone.
+     */
+    ScheduledBatch scheduleDecodeAhead(Set<Sequence> sampled, Predicate<Sequence> ends) {
+        starved.clear();
+        if (!waiting.isEmpty()) return null;
+        List<Sequence> chosen = new ArrayList<>();
+        for (Sequence seq : running) {
+            if (!sampled.contains(seq)) return null;
+            if (!ends.test(seq)) chosen.add(seq);
+        }
+        if (chosen.isEmpty() || chosen.size() > maxBatchTokens) return null;
+        for (Sequence seq : chosen) {
+            if (seq.numUncomputed() != 1 || !tryAllocate(pagesNeeded(seq, seq.numComputed + 1))) return null;
+            extendPages(seq, seq.numComputed + 1);
+        }
+        int[] ones = new int[chosen.size()];
+        Arrays.fill(ones, 1);
+        return new ScheduledBatch(chosen, ones);
     }
 
     /**

@@ -7,10 +7,14 @@ import io.radixlm.kv.RadixCache;
  * One request as it moves through the engine: its tokens (prompt, then generated), the pages holding
  * their KV, and where it stands. Invariant: pages cover positions [0, numComputed) — the KV that is in
  * the cache — and numComputed < tokens.size() while the sequence runs (the newest token is always
- * still to be computed).
+ * still to be computed). A sampled token whose step is still running is {@link #PENDING} in tokens
+ * until its id comes back (at most the last two tokens are).
  */
 final class Sequence {
     enum Status { WAITING, RUNNING, FINISHED }
+
+    /** The id of a token sampled by a step whose ids have not come back yet (real ids are never negative). */
+    static final int PENDING = -1;
 
     final Request request;
     final int order;                  // position in the generate() call, for output order
@@ -30,6 +34,7 @@ final class Sequence {
     long firstTokenNanos;
     long lastTokenNanos;
     FinishReason finishReason;
+    int pendingRow;                   // the logit row of the latest step enqueued that samples for this sequence
 
     Sequence(Request request, int order, long submittedNanos, OutputText text) {
         this.request = request;
