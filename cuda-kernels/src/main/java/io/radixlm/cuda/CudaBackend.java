@@ -3,6 +3,7 @@ package io.radixlm.cuda;
 import io.radixlm.backend.Backend;
 import io.radixlm.backend.ForwardBatch;
 import io.radixlm.backend.ForwardTrace;
+import io.radixlm.backend.PendingIds;
 import io.radixlm.model.ModelConfig;
 import io.radixlm.model.WeightSource;
 import io.radixlm.sampling.SamplingParams;
@@ -90,6 +91,8 @@ public final class CudaBackend implements Backend {
     private int numPages;
     private StepBuffers buffers;
     private final DecodeGraphs graphs = new DecodeGraphs();
+    private final IdReadback readback;
+    private long steps; // steps enqueued so far: a step's sampled ids stay in buffers.sampled until the next
     private boolean graphsEnabled = true;
     private boolean prefillKernelEnabled = USE_PREFILL_KERNEL;
     private boolean fusedDecodeEnabled = USE_FUSED_DECODE;
@@ -155,6 +158,7 @@ public final class CudaBackend implements Backend {
         this.gatherRows = new GatherRowsKernel(device);
         this.argmax = new ArgmaxKernel(device);
         this.sampling = new SamplingKernel(device);
+        this.readback = new IdReadback(device);
     }
 
     @Override
@@ -247,14 +251,36 @@ public final class CudaBackend implements Backend {
 
     /** The ids in buffers.sampled (argmax or sample_rows), once the stream gets there; -1 marks a row that is not finite. */
     private int[] sampledIds(int numRows) {
-        int[] ids = buffers.sampled.toInts(numRows);
-        for (int r = 0; r < numRows; r++) {
-            if (ids[r] < 0) {
-                throw new IllegalArgumentException("logit row " + r + " holds a NaN or an infinity: the model produced"
-                        + " non-finite values, nothing can be sampled");
-            }
+        return IdReadback.checkFinite(buffers.sampled.toInts(numRows));
+    }
+
+    /**
+     * Greedy steps are enqueued with their ids' copy back and return at once; a fed token's id is copied on
+     * the GPU from the sampled ids of the step before, so the step starts as soon as that one ends. This
+     * holds when previous is the latest step and the step buffers need not grow; otherwise (and for steps
+     * that sample at a temperature) the fed ids are read on the host first and the step runs to completion.
+     */
+    @Override
+    public PendingIds forwardSampleAsync(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps,
+                                         PendingIds previous) {
+        int numRows = batch.logitRows().length;
+        boolean allGreedy = true;
+        for (SamplingParams p : rowParams) allGreedy &= p.isGreedy();
+        if (!GPU_SAMPLING || !allGreedy || rowParams.length != numRows || rowSteps.length != numRows) {
+            return Backend.super.forwardSampleAsync(batch, rowParams, rowSteps, previous);
         }
-        return ids;
+        int[] fedRows = batch.fedRows();
+        boolean feedOnDevice = fedRows != null && previous instanceof IdReadback.Pending p && p.step() == steps
+                && buffersFit(batch, graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0);
+        if (fedRows != null && feedOnDevice) {
+            for (int row : fedRows) feedOnDevice &= row < ((IdReadback.Pending) previous).numRows();
+        }
+        if (!feedOnDevice) {
+            batch = batch.withFedIds(previous);
+            fedRows = null;
+        }
+        run(batch, null, fedRows);
+        return readback.enqueue(buffers.sampled, numRows, steps);
     }
 
     /** The logits of the latest step, still on the GPU, copied back: (numRows, vocab). For tests of forwardSample. */
@@ -306,13 +332,56 @@ public final class CudaBackend implements Backend {
 
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
+        if (batch.fedRows() != null) throw new IllegalArgumentException("fed token ids need forwardSampleAsync");
+        run(batch, trace, null);
+    }
+
+    /**
+     * As {@link #run(ForwardBatch, ForwardTrace)}; fedRows (null: none) names for each token the row of the latest
+     * step's sampled ids to copy into its id on the GPU, once the step's metadata is uploaded.
+     */
+    private void run(ForwardBatch batch, ForwardTrace trace, int[] fedRows) {
         int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
+        DeviceMemory fedFrom = fedRows == null ? null : buffers.sampled;
         Runnable step = prepare(batch, bucket, trace);
+        if (fedRows != null) {
+            if (fedFrom != buffers.sampled) throw new IllegalStateException("the step buffers grew under fed ids");
+            copyFedIds(fedFrom, fedRows);
+        }
+        steps++;
         if (bucket > 0) {
             graphs.replay(bucket, DecodeGraphs.shortContext(batch), () -> CudaGraph.capture(device, step));
         } else {
             step.run();
         }
+    }
+
+    /** Device copies of sampled[fedRows[t]] into tokenIds[t], one per run of consecutive tokens from consecutive rows. */
+    private void copyFedIds(DeviceMemory sampled, int[] fedRows) {
+        int t = 0;
+        while (t < fedRows.length) {
+            if (fedRows[t] < 0) {
+                t++;
+                continue;
+            }
+            int end = t + 1;
+            while (end < fedRows.length && fedRows[end] == fedRows[t] + (end - t)) end++;
+            device.copy(buffers.tokenIds, 4L * t, sampled, 4L * fedRows[t], 4L * (end - t));
+            t = end;
+        }
+    }
+
+    /** Whether the step buffers hold batch (padded to bucket when bucket > 0) without being replaced. */
+    private boolean buffersFit(ForwardBatch batch, int bucket) {
+        int pagesPerSeq = pagesPerSeq(batch);
+        return buffers != null && (bucket > 0 ? buffers.fits(bucket, bucket, bucket, pagesPerSeq)
+                : buffers.fits(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq));
+    }
+
+    private static int pagesPerSeq(ForwardBatch batch) {
+        int pagesPerSeq = 1;
+        for (int[] table : batch.blockTables()) pagesPerSeq = Math.max(pagesPerSeq, table.length);
+        return pagesPerSeq;
     }
 
     /**
@@ -321,8 +390,7 @@ public final class CudaBackend implements Backend {
      */
     private Runnable prepare(ForwardBatch batch, int bucket, ForwardTrace trace) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
-        int pagesPerSeq = 1;
-        for (int[] table : batch.blockTables()) pagesPerSeq = Math.max(pagesPerSeq, table.length);
+        int pagesPerSeq = pagesPerSeq(batch);
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
             StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers);
@@ -608,6 +676,7 @@ public final class CudaBackend implements Backend {
     public void close() {
         device.synchronize();
         graphs.close();
+        readback.close();
         if (buffers != null) buffers.close();
         for (DeviceMemory m : kCache) m.close();
         for (DeviceMemory m : vCache) m.close();

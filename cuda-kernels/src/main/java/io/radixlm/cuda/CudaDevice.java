@@ -237,10 +237,17 @@ public final class CudaDevice implements AutoCloseable {
 
     /** Enqueues a copy of the first bytes of src into dst on this device's stream (device to device). */
     public void copy(DeviceMemory dst, DeviceMemory src, long bytes) {
-        if (bytes > dst.bytes() || bytes > src.bytes()) {
-            throw new IllegalArgumentException("copy of " + bytes + " bytes between buffers of " + src.bytes() + " and " + dst.bytes());
+        copy(dst, 0, src, 0, bytes);
+    }
+
+    /** Enqueues a copy of bytes from src at srcOffset into dst at dstOffset on this device's stream (device to device). */
+    public void copy(DeviceMemory dst, long dstOffset, DeviceMemory src, long srcOffset, long bytes) {
+        if (dstOffset < 0 || srcOffset < 0 || dstOffset + bytes > dst.bytes() || srcOffset + bytes > src.bytes()) {
+            throw new IllegalArgumentException("copy of " + bytes + " bytes from offset " + srcOffset + " of " + src.bytes()
+                    + " bytes to offset " + dstOffset + " of " + dst.bytes() + " bytes");
         }
-        check(cuMemcpyDtoDAsync(dst.pointer(), src.pointer(), bytes, stream), "cuMemcpyDtoDAsync");
+        check(cuMemcpyDtoDAsync(dst.pointer().withByteOffset(dstOffset), src.pointer().withByteOffset(srcOffset), bytes,
+                stream), "cuMemcpyDtoDAsync");
     }
 
     public void synchronize() { check(cuStreamSynchronize(stream), "cuStreamSynchronize"); }
