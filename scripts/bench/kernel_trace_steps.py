@@ -1,14 +1,16 @@
 # Per-kernel share of a decode step from a kernel_trace.c CSV (start_ns,end_ns,gridX,gridY,gridZ,name): steps end at
 # argmax_final; for each step length seen, the median over steps of each kernel's increment (its end minus the previous
 # kernel's end: what it adds to the step), its duration, and its start minus the previous end (negative: it started
-# early under dependent launch). usage: python3 kernel_trace_steps.py trace.csv
+# early under dependent launch); then the gap between consecutive steps (last end to next first start) and the memory
+# copies in it. usage: python3 kernel_trace_steps.py trace.csv
 import csv, sys, collections, statistics
-ks = []
+ks = []; copies = []
 for r in csv.reader(open(sys.argv[1])):
     if len(r) < 6: continue
     start, end = int(r[0]), int(r[1])
-    ks.append((start, end, ",".join(r[5:]).split("(")[0][:48], "%s,%s,%s" % (r[2], r[3], r[4])))
-ks.sort()
+    name = ",".join(r[5:]).split("(")[0][:48]
+    (copies if name.startswith("memcpy_") else ks).append((start, end, name, "%s,%s,%s" % (r[2], r[3], r[4])))
+ks.sort(); copies.sort()
 steps = []; cur = []
 for k in ks:
     cur.append(k)
@@ -41,3 +43,20 @@ for n, group in sorted(bylen.items(), key=lambda kv: -len(kv[1]))[:4]:
     print("  one step, kernels 20..34: name, start-rel us, dur us, inc us")
     for i in range(20, min(35, n)):
         print(f"    {s[i][2]:48s} {(s[i][0]-s[0][0])/1000:9.2f} {(s[i][1]-s[i][0])/1000:7.2f} {(s[i][1]-s[i-1][1])/1000:7.2f}")
+
+# the gaps between consecutive steps of each frequent length, and the copies inside them
+for n in [k for k in bylen if len(bylen[k]) >= 5]:
+    seq = [st for st in steps if len(st) == n]
+    seq = seq[len(seq)//3:]
+    gaps = []; kinds = collections.Counter(); copytime = []
+    for a, b in zip(seq, seq[1:]):
+        lo, hi = a[-1][1], b[0][0]
+        if hi - lo > 1_000_000: continue  # not back to back
+        gaps.append(hi - lo)
+        inside = [c for c in copies if lo <= c[0] < hi]
+        copytime.append(sum(c[1] - c[0] for c in inside))
+        for c in inside: kinds[c[2]] += 1
+    if gaps:
+        print(f"## between steps of {n} kernels: {len(gaps)} gaps, median {statistics.median(gaps)/1000:.2f} us "
+              f"(min {min(gaps)/1000:.2f}), copies in them {statistics.median(copytime)/1000:.2f} us of copy time")
+        for k, c in kinds.most_common(8): print(f"  {k}: {c / len(gaps):.1f} a gap")

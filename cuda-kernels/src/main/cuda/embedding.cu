@@ -1,25 +1,39 @@
 #include "common.cuh"
 
-// out (numTokens, hidden) float32 = table[tokenIds[row]] for each row; table (vocab, hidden) bf16.
-// grid (numTokens), any block size.
+// The id of token row: tokenIds[row], or, when that is -1 - r, fedIds[r] (the id the step before sampled in its
+// row r; see CudaBackend.forwardSampleAsync). -1 when the id is outside [0, vocab): fedIds holds -1 for logits that
+// were not finite.
+__device__ __forceinline__ int tokenId(const int* __restrict__ tokenIds, const int* __restrict__ fedIds, long row,
+                                       int vocab) {
+    int id = tokenIds[row];
+    if (id < 0 && fedIds != nullptr) id = fedIds[-1 - id];
+    return id >= 0 && id < vocab ? id : -1;
+}
+
+// out (numTokens, hidden) float32 = table[id of row] for each row (see tokenId); a row of NaN for an id outside the
+// table. table (vocab, hidden) bf16. grid (numTokens), any block size.
 extern "C" __global__ void embedding_gather(const bf16* __restrict__ table, const int* __restrict__ tokenIds,
-                                            float* __restrict__ out, int hidden) {
+                                            const int* __restrict__ fedIds, float* __restrict__ out, int hidden,
+                                            int vocab) {
     long row = blockIdx.x;
-    const bf16* src = table + (long)tokenIds[row] * hidden;
+    const int id = tokenId(tokenIds, fedIds, row, vocab);
+    const bf16* src = table + (long)max(id, 0) * hidden;
     float* dst = out + row * hidden;
-    for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = toFloat(src[i]);
+    for (int i = threadIdx.x; i < hidden; i += blockDim.x) dst[i] = id >= 0 ? toFloat(src[i]) : __int_as_float(0x7fc00000);
 }
 
 // The same copy (bf16 -> f32 is exact), eight columns a thread: one 16-byte load, two float4 stores.
 // hidden % 8 == 0 and 16-byte aligned buffers (the launcher checks). grid (numTokens), any block size.
 extern "C" __global__ void embedding_gather_vec8(const bf16* __restrict__ table, const int* __restrict__ tokenIds,
-                                                 float* __restrict__ out, int hidden) {
+                                                 const int* __restrict__ fedIds, float* __restrict__ out, int hidden,
+                                                 int vocab) {
     pdlGate();
     long row = blockIdx.x;
-    const uint4* src = reinterpret_cast<const uint4*>(table + (long)tokenIds[row] * hidden);
+    const int id = tokenId(tokenIds, fedIds, row, vocab);
+    const uint4* src = reinterpret_cast<const uint4*>(table + (long)max(id, 0) * hidden);
     float4* dst = reinterpret_cast<float4*>(out + row * hidden);
     for (int i = threadIdx.x; i < hidden / 8; i += blockDim.x) {
-        uint4 packed = src[i];
+        uint4 packed = id >= 0 ? src[i] : make_uint4(0x7fc07fc0u, 0x7fc07fc0u, 0x7fc07fc0u, 0x7fc07fc0u);
         const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
         float2 a = __bfloat1622float2(pairs[0]);
         float2 b = __bfloat1622float2(pairs[1]);

@@ -177,9 +177,9 @@ GEMV_KERNEL(gemv_rows8, 8, 4, 2)
 //   bandwidth), and x is never rounded to bf16: the result differs from norm-then-GEMV by that rounding.
 // - Epilogues: STORE y (f32); RESIDUAL residual += y (+ bias): the residual add of the next norm, race-free
 //   since each output row belongs to one CTA; SWIGLU: the CTA's two rows are gate row p and up row p, it
-//   writes act[p] = silu(gate)·up (bf16); ROPE: the two rows are a rotate-half pair (i, i + headDim/2) of a
-//   q or k head, rotated and written to q (f32) or the K page; v rows come in consecutive pairs and go to
-//   the V page. The q/k norm of qwen3 spans a whole head, so such models keep the separate RoPE kernel.
+//   writes act[p] = silu(gate)·up (bf16); ROPE: the two rows 2p, 2p + 1 are a rotate-half pair (i, i + headDim/2)
+//   of a q or k head (their rows are uploaded in RopePairOrder), rotated and written to q (f32) or the K page in
+//   HF's order; v rows come in consecutive pairs and go to the V page. The q/k norm of qwen3 spans a whole head, so such models keep the separate RoPE kernel.
 // Output rows past `out` (STORE, RESIDUAL with odd out) re-read the last row and are not written.
 
 enum GemvEpilogue { EPI_STORE = 0, EPI_RESIDUAL = 1, EPI_SWIGLU = 2, EPI_ROPE = 3 };
@@ -214,15 +214,7 @@ struct EpilogueInputs {
 template <int EPI>
 __device__ __forceinline__ int fusedRow(int p, int o, int out, const FusedGemvArgs& a) {
     if (EPI == EPI_SWIGLU) return p + o * (out >> 1);
-    if (EPI == EPI_ROPE) {
-        const int half = a.headDim >> 1;
-        const int qkPairs = (a.numHeads + a.numKvHeads) * half;
-        if (p < qkPairs) {
-            const int head = p / half;
-            return head * a.headDim + (p - head * half) + o * half;
-        }
-        return 2 * qkPairs + 2 * (p - qkPairs) + o;
-    }
+    if (EPI == EPI_ROPE) return 2 * p + o;  // q/k rows in pair order: a rotate-half pair's rows side by side
     return min(2 * p + o, out - 1);
 }
 

@@ -1,11 +1,13 @@
 #include "common.cuh"
 
 // After the fused q/k/v projection: adds the bias (qwen2), applies per-head RMSNorm to q and k
-// (qwen3), rotates q and k (HF rotate-half layout: pair (i, i + headDim/2)), and writes k and v into
+// (qwen3), rotates q and k (HF rotate-half: pair (i, i + headDim/2)), and writes k and v into
 // their KV slots through the slot mapping. One launch instead of four.
 //
-// qkv          (numTokens, qDim + 2 * kvDim) float32, q then k then v
-// bias         (qDim + 2 * kvDim) float32, or null
+// qkv          (numTokens, qDim + 2 * kvDim) float32, q then k then v; within a q or k head the features are in
+//              pair order (RopePairOrder: stored 2i is feature i, 2i + 1 is feature i + headDim/2), as the projection
+//              rows were uploaded; qOut and the K cache get HF's order
+// bias         (qDim + 2 * kvDim) float32 in the same order, or null
 // positions    (numTokens), slotMapping (numTokens)
 // invFreq      (headDim / 2) float64: angles are position * invFreq[i], computed in double so that
 //              positions in the thousands keep their accuracy
@@ -14,6 +16,12 @@
 // kCache, vCache (numSlots, numKvHeads, headDim) bf16 of this layer
 // grid (numTokens, numHeads + numKvHeads), block headDim rounded up to a multiple of 32 (at most 256);
 // threads past headDim only take part in the reductions.
+// Where feature i of a q or k head is stored (RopePairOrder): pair (i, i + headDim/2) side by side.
+__device__ __forceinline__ int pairOrderIndex(int i, int headDim) {
+    const int half = headDim >> 1;
+    return i < half ? 2 * i : 2 * (i - half) + 1;
+}
+
 extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, const float* __restrict__ bias,
                                                  const int* __restrict__ positions, const int* __restrict__ slotMapping,
                                                  const double* __restrict__ invFreq,
@@ -31,7 +39,7 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
     int kvDim = numKvHeads * headDim;
     const float* row = qkv + token * (qDim + 2 * kvDim);
 
-    int col = isQuery ? head * headDim + i : qDim + kvHead * headDim + i;
+    int col = (isQuery ? head * headDim : qDim + kvHead * headDim) + pairOrderIndex(i, headDim);
     float x = active ? row[col] + (bias != nullptr ? bias[col] : 0.0f) : 0.0f;
     const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
     if (normWeight != nullptr) {  // uniform across the block, so blockSum is safe
@@ -80,7 +88,7 @@ __device__ __forceinline__ void ropeLoadHead(const float* row, int head, int lan
 #pragma unroll
     for (int k = 0; k < E; k++) {
         int i = lane + 32 * k;
-        x[k] = i < headDim ? row[colBase + i] : 0.0f;
+        x[k] = i < headDim ? row[colBase + pairOrderIndex(i, headDim)] : 0.0f;
         v[k] = !isQuery && i < headDim ? row[colBase + kvDim + i] : 0.0f;
     }
 }
@@ -100,7 +108,7 @@ __device__ __forceinline__ void ropeHead(float (&x)[E], const float (&v)[E], flo
 #pragma unroll
     for (int k = 0; k < E; k++) {
         int i = lane + 32 * k;
-        x[k] = i < headDim ? x[k] + (bias != nullptr ? bias[colBase + i] : 0.0f) : 0.0f;
+        x[k] = i < headDim ? x[k] + (bias != nullptr ? bias[colBase + pairOrderIndex(i, headDim)] : 0.0f) : 0.0f;
     }
     const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
     if (normWeight != nullptr) {  // uniform across the warp

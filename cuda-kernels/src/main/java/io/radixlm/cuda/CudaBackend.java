@@ -255,8 +255,8 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Greedy steps are enqueued with their ids' copy back and return at once; a fed token's id is copied on
-     * the GPU from the sampled ids of the step before, so the step starts as soon as that one ends. This
+     * Greedy steps are enqueued with their ids' copy back and return at once; a fed token's id is read on the
+     * GPU from the sampled ids of the step before (by the embedding), so the step starts as soon as that one ends. This
      * holds when previous is the latest step and the step buffers need not grow; otherwise (and for steps
      * that sample at a temperature) the fed ids are read on the host first and the step runs to completion.
      */
@@ -338,36 +338,19 @@ public final class CudaBackend implements Backend {
 
     /**
      * As {@link #run(ForwardBatch, ForwardTrace)}; fedRows (null: none) names for each token the row of the latest
-     * step's sampled ids to copy into its id on the GPU, once the step's metadata is uploaded.
+     * step's sampled ids that is its id: the embedding reads it there (buffers.sampled, which this step's argmax
+     * overwrites only later).
      */
     private void run(ForwardBatch batch, ForwardTrace trace, int[] fedRows) {
         int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
         DeviceMemory fedFrom = fedRows == null ? null : buffers.sampled;
         Runnable step = prepare(batch, bucket, trace);
-        if (fedRows != null) {
-            if (fedFrom != buffers.sampled) throw new IllegalStateException("the step buffers grew under fed ids");
-            copyFedIds(fedFrom, fedRows);
-        }
+        if (fedRows != null && fedFrom != buffers.sampled) throw new IllegalStateException("the step buffers grew under fed ids");
         steps++;
         if (bucket > 0) {
             graphs.replay(bucket, DecodeGraphs.shortContext(batch), () -> CudaGraph.capture(device, step));
         } else {
             step.run();
-        }
-    }
-
-    /** Device copies of sampled[fedRows[t]] into tokenIds[t], one per run of consecutive tokens from consecutive rows. */
-    private void copyFedIds(DeviceMemory sampled, int[] fedRows) {
-        int t = 0;
-        while (t < fedRows.length) {
-            if (fedRows[t] < 0) {
-                t++;
-                continue;
-            }
-            int end = t + 1;
-            while (end < fedRows.length && fedRows[end] == fedRows[t] + (end - t)) end++;
-            device.copy(buffers.tokenIds, 4L * t, sampled, 4L * fedRows[t], 4L * (end - t));
-            t = end;
         }
     }
 
@@ -490,7 +473,7 @@ public final class CudaBackend implements Backend {
         StepBuffers b = buffers;
         Epilogue epilogue = epilogueFor(numTokens, trace);
         DeviceMemory delta = epilogue == Epilogue.INTO_RESIDUAL ? null : b.proj; // what each norm adds to the residual
-        embedding.launch(weights.embedding(), b.tokenIds, b.residual, numTokens, config.vocabSize(), hidden);
+        embedding.launch(weights.embedding(), b.tokenIds, b.sampled, b.residual, numTokens, config.vocabSize(), hidden);
         mark("embedding");
         emit(trace, "embedding", b.residual, numTokens, hidden);
         for (int l = 0; l < config.numLayers(); l++) {
@@ -537,7 +520,7 @@ public final class CudaBackend implements Backend {
     private void enqueueFusedDecodeStep(int numSeqs, AttentionSplit split) {
         int hidden = config.hiddenSize();
         StepBuffers b = buffers;
-        embedding.launch(weights.embedding(), b.tokenIds, b.residual, 1, config.vocabSize(), hidden);
+        embedding.launch(weights.embedding(), b.tokenIds, b.sampled, b.residual, 1, config.vocabSize(), hidden);
         mark("embedding");
         fusedGemv.ropeAngles(b.positions, invFreq, b.ropeAngles, config.headDim());
         mark("rope_angles");

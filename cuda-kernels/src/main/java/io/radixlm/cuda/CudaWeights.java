@@ -23,8 +23,9 @@ record CudaWeights(DeviceMemory embedding, List<Layer> layers, DeviceMemory fina
      * One decoder layer.
      *
      * @param inputNorm (hidden) bf16
-     * @param qkv       (qDim + 2 kvDim, hidden) bf16: q_proj, k_proj, v_proj rows stacked
-     * @param qkvBias   (qDim + 2 kvDim) f32, or null
+     * @param qkv       (qDim + 2 kvDim, hidden) bf16: q_proj, k_proj, v_proj rows stacked, q and k rows in
+     *                  {@link RopePairOrder}
+     * @param qkvBias   (qDim + 2 kvDim) f32 (q and k in pair order), or null
      * @param qNorm     (headDim) bf16, or null (qwen3 only); kNorm likewise
      * @param o         (hidden, qDim) bf16
      * @param oBias     (hidden) f32, or null
@@ -95,12 +96,16 @@ record CudaWeights(DeviceMemory embedding, List<Layer> layers, DeviceMemory fina
     private static Layer uploadLayer(CudaDevice device, ModelConfig c, WeightSource s, int l) {
         DeviceMemory qkvBias = null;
         if (c.attentionBias()) {
-            qkvBias = f32(device, concat(read(s, l, "self_attn.q_proj.bias"), read(s, l, "self_attn.k_proj.bias"),
+            qkvBias = f32(device, concat(
+                    RopePairOrder.rows(read(s, l, "self_attn.q_proj.bias"), c.numHeads(), c.headDim(), 1),
+                    RopePairOrder.rows(read(s, l, "self_attn.k_proj.bias"), c.numKvHeads(), c.headDim(), 1),
                     read(s, l, "self_attn.v_proj.bias")));
         }
         return new Layer(
                 bf16(device, read(s, l, "input_layernorm.weight")),
-                bf16(device, concat(read(s, l, "self_attn.q_proj.weight"), read(s, l, "self_attn.k_proj.weight"),
+                bf16(device, concat(
+                        RopePairOrder.rows(read(s, l, "self_attn.q_proj.weight"), c.numHeads(), c.headDim(), c.hiddenSize()),
+                        RopePairOrder.rows(read(s, l, "self_attn.k_proj.weight"), c.numKvHeads(), c.headDim(), c.hiddenSize()),
                         read(s, l, "self_attn.v_proj.weight"))),
                 qkvBias,
                 c.qkNorm() ? bf16(device, read(s, l, "self_attn.q_norm.weight")) : null,
@@ -116,7 +121,8 @@ record CudaWeights(DeviceMemory embedding, List<Layer> layers, DeviceMemory fina
         return s.readFloats(TensorNames.layer(layer, suffix));
     }
 
-    private static float[] concat(float[]... parts) {
+    /** The parts one after another. */
+    static float[] concat(float[]... parts) {
         int total = 0;
         for (float[] p : parts) total += p.length;
         float[] out = new float[total];

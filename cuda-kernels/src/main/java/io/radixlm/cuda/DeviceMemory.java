@@ -15,19 +15,49 @@ import static jcuda.driver.JCudaDriver.cuMemsetD8;
  * waits for ours since it is a blocking stream). {@link #address()} is what kernels and cuBLAS take.
  */
 public final class DeviceMemory implements AutoCloseable {
-    private final AddressablePtr ptr = new AddressablePtr();
+    private final AddressablePtr ptr;
+    private final DeviceMemory parent; // a slice's allocation, null for an allocation
+    private final long offset;         // a slice's first byte within parent
     private final long bytes;
     private boolean freed;
 
     DeviceMemory(long bytes) {
         if (bytes <= 0) throw new IllegalArgumentException("allocation must be positive: " + bytes);
+        this.ptr = new AddressablePtr();
+        this.parent = null;
+        this.offset = 0;
         this.bytes = bytes;
         CudaDevice.check(cuMemAlloc(ptr, bytes), "cuMemAlloc(" + bytes + ")");
     }
 
+    private DeviceMemory(DeviceMemory parent, long offset, long bytes) {
+        this.ptr = null;
+        this.parent = parent;
+        this.offset = offset;
+        this.bytes = bytes;
+    }
+
+    /**
+     * Bytes [offset, offset + bytes) of this buffer as a buffer of its own, without an allocation: valid while
+     * this buffer is; closing it frees nothing.
+     */
+    DeviceMemory slice(long offset, long bytes) {
+        if (offset < 0 || bytes <= 0 || offset + bytes > this.bytes) {
+            throw new IllegalArgumentException("slice [" + offset + ", " + (offset + bytes) + ") of " + this.bytes + " bytes");
+        }
+        return parent != null ? parent.slice(this.offset + offset, bytes) : new DeviceMemory(this, offset, bytes);
+    }
+
+    /** Whether this is allocation itself or a slice of it. */
+    boolean isSliceOf(DeviceMemory allocation) { return this == allocation || parent == allocation; }
+
+    /** A slice's first byte within the allocation it is cut from (0 for an allocation). */
+    long offsetInAllocation() { return offset; }
+
     public long bytes() { return bytes; }
 
     public long address() {
+        if (parent != null) return parent.address() + offset;
         if (freed) throw new IllegalStateException("device memory already freed");
         return ptr.address();
     }
@@ -71,28 +101,29 @@ public final class DeviceMemory implements AutoCloseable {
 
     /** The JCuda pointer, for driver calls such as device-to-device copies. */
     CUdeviceptr pointer() {
+        if (parent != null) return parent.pointer().withByteOffset(offset);
         if (freed) throw new IllegalStateException("device memory already freed");
         return ptr;
     }
 
     /** Sets every byte; tests poison outputs with 0xFF (a float NaN, a bf16 NaN) so unwritten elements show. */
     public void fill(byte value) {
-        CudaDevice.check(cuMemsetD8(ptr, value, bytes), "cuMemsetD8");
+        CudaDevice.check(cuMemsetD8(pointer(), value, bytes), "cuMemsetD8");
     }
 
     private void copyIn(Pointer src, long count) {
         if (count > bytes) throw new IllegalArgumentException("copy of " + count + " bytes into " + bytes);
-        CudaDevice.check(cuMemcpyHtoD(ptr, src, count), "cuMemcpyHtoD");
+        CudaDevice.check(cuMemcpyHtoD(pointer(), src, count), "cuMemcpyHtoD");
     }
 
     private void copyOut(Pointer dst, long count) {
         if (count > bytes) throw new IllegalArgumentException("copy of " + count + " bytes out of " + bytes);
-        CudaDevice.check(cuMemcpyDtoH(dst, ptr, count), "cuMemcpyDtoH");
+        CudaDevice.check(cuMemcpyDtoH(dst, pointer(), count), "cuMemcpyDtoH");
     }
 
     @Override
     public void close() {
-        if (!freed) {
+        if (parent == null && !freed) {
             freed = true;
             cuMemFree(ptr);
         }

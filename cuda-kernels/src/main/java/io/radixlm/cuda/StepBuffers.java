@@ -13,14 +13,17 @@ final class StepBuffers implements AutoCloseable {
     final int maxRows;
     final int maxSeqs;
     final int maxPagesPerSeq;
-    final DeviceMemory tokenIds;    // (maxTokens) int
-    final DeviceMemory positions;   // (maxTokens) int
-    final DeviceMemory slotMapping; // (maxTokens) int
-    final DeviceMemory tokenSeq;    // (maxTokens) int: the sequence of each token
-    final DeviceMemory blockTables; // (maxSeqs, maxPagesPerSeq) int
-    final DeviceMemory logitRows;   // (maxRows) int
-    final DeviceMemory prefillTiles; // (maxTokens, PrefillAttentionKernel.TILE_INTS) int: at most one tile per token
-    final DeviceMemory prefillToken; // (maxTokens) int: 1 where prefill_attention serves the token
+    // The step's int inputs: slices of `inputs`, laid out back to back for each step's sizes (layInputs), so that
+    // one copy uploads them all. A decode graph's bucket always gets the same layout, so its captured pointers hold.
+    DeviceMemory tokenIds;    // (numTokens) int; -1 - r: the id the previous step sampled in row r (see sampled)
+    DeviceMemory positions;   // (numTokens) int
+    DeviceMemory slotMapping; // (numTokens) int
+    DeviceMemory tokenSeq;    // (numTokens) int: the sequence of each token
+    DeviceMemory logitRows;   // (numRows) int
+    DeviceMemory prefillToken; // (numTokens) int: 1 where prefill_attention serves the token
+    DeviceMemory blockTables; // (numSeqs, maxPagesPerSeq) int
+    DeviceMemory prefillTiles; // (numTiles, PrefillAttentionKernel.TILE_INTS) int: at most one tile per token
+    private final DeviceMemory inputs; // room for the slices above at their largest
     final DeviceMemory residual;    // (maxTokens, hidden) f32: the residual stream
     final DeviceMemory normed;      // (maxTokens, hidden) bf16: RMSNorm output, GEMM input
     final DeviceMemory qkv;         // (maxTokens, qDim + 2 kvDim) f32
@@ -45,14 +48,8 @@ final class StepBuffers implements AutoCloseable {
         this.maxSeqs = maxSeqs;
         this.maxPagesPerSeq = maxPagesPerSeq;
         long t = maxTokens;
-        tokenIds = device.allocate(4 * t);
-        positions = device.allocate(4 * t);
-        slotMapping = device.allocate(4 * t);
-        tokenSeq = device.allocate(4 * t);
-        blockTables = device.allocate(4L * maxSeqs * maxPagesPerSeq);
-        logitRows = device.allocate(4L * maxRows);
-        prefillTiles = device.allocate(4L * PrefillAttentionKernel.TILE_INTS * t);
-        prefillToken = device.allocate(4 * t);
+        inputs = device.allocate(4L * inputInts(maxTokens, maxRows, maxSeqs, maxTokens));
+        layInputs(maxTokens, maxRows, maxSeqs, maxTokens);
         residual = device.allocate(4 * t * c.hiddenSize());
         normed = device.allocate(2 * t * c.hiddenSize());
         qkv = device.allocate(4 * t * (c.qDim() + 2L * c.kvDim()));
@@ -66,11 +63,47 @@ final class StepBuffers implements AutoCloseable {
         logits = device.allocate(4L * maxRows * c.vocabSize());
         sampled = device.allocate(4L * maxRows);
         argmaxScratch = device.allocate(ArgmaxKernel.scratchBytes(maxRows));
-        staging = new StagedUpload(device, java.util.List.of(tokenIds, positions, slotMapping, tokenSeq, blockTables,
-                logitRows, prefillTiles, prefillToken));
+        staging = new StagedUpload(device, inputs);
         attention = AttentionWorkspace.forStep(device, maxTokens, c.numHeads(), c.headDim(), maxContext);
         prefillSplits = PrefillWorkspace.allocate(device, PrefillWorkspace.MAX_STATES, c.headDim());
     }
+
+    /**
+     * Cuts the step's int inputs from one allocation, back to back in the order of the fields, for numTokens
+     * tokens, numRows logit rows, numSeqs sequences and numTiles prefill tiles (each at least one element).
+     */
+    void layInputs(int numTokens, int numRows, int numSeqs, int numTiles) {
+        if (!fits(numTokens, numRows, numSeqs, 1) || numTiles > maxTokens) {
+            throw new IllegalArgumentException("inputs of " + numTokens + " tokens, " + numRows + " rows, " + numSeqs
+                    + " sequences, " + numTiles + " tiles do not fit buffers for " + maxTokens + ", " + maxRows + ", " + maxSeqs);
+        }
+        long[] next = {0};
+        tokenIds = cut(next, numTokens);
+        positions = cut(next, numTokens);
+        slotMapping = cut(next, numTokens);
+        tokenSeq = cut(next, numTokens);
+        logitRows = cut(next, numRows);
+        prefillToken = cut(next, numTokens);
+        blockTables = cut(next, (long) numSeqs * maxPagesPerSeq);
+        prefillTiles = cut(next, (long) numTiles * PrefillAttentionKernel.TILE_INTS);
+    }
+
+    /** The next slice of count ints (at least one) from ints next[0] on, which moves past it to a 128-byte boundary. */
+    private DeviceMemory cut(long[] next, long count) {
+        DeviceMemory slice = inputs.slice(4 * next[0], 4 * Math.max(1, count));
+        next[0] += alignedInts(count);
+        return slice;
+    }
+
+    private static long alignedInts(long count) { return (Math.max(1, count) + INPUT_ALIGN - 1) / INPUT_ALIGN * INPUT_ALIGN; }
+
+    /** Ints of the inputs at the given sizes, as layInputs lays them. */
+    private long inputInts(int numTokens, int numRows, int numSeqs, int numTiles) {
+        return 5 * alignedInts(numTokens) + alignedInts(numRows) + alignedInts((long) numSeqs * maxPagesPerSeq)
+                + alignedInts((long) numTiles * PrefillAttentionKernel.TILE_INTS);
+    }
+
+    private static final int INPUT_ALIGN = 32; // ints: 128 bytes
 
     boolean fits(int numTokens, int numRows, int numSeqs, int pagesPerSeq) {
         return numTokens <= maxTokens && numRows <= maxRows && numSeqs <= maxSeqs && pagesPerSeq <= maxPagesPerSeq;
@@ -79,8 +112,7 @@ final class StepBuffers implements AutoCloseable {
     @Override
     public void close() {
         staging.close(); // waits for copies still reading the staging memory
-        for (DeviceMemory m : new DeviceMemory[] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows,
-                prefillTiles, prefillToken, residual, normed, qkv, q, ropeAngles, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
+        for (DeviceMemory m : new DeviceMemory[] {inputs, residual, normed, qkv, q, ropeAngles, attnOut, proj, gateUp, act, rowsNormed, logits, sampled, argmaxScratch}) {
             m.close();
         }
         attention.close();

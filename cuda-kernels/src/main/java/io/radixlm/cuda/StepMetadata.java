@@ -67,17 +67,15 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
         return new StepMetadata(tokenIds, positions, slots, tokenSeq, tables, rows, new int[0], new int[bucket]);
     }
 
-    /** Enqueues the copies into b's buffers on the stream (pinned staging, asynchronous): kernels enqueued after them see the values. */
+    /**
+     * Lays b's inputs out for this step's sizes and enqueues their copy on the stream (pinned staging, asynchronous):
+     * kernels enqueued after it see the values.
+     */
     void upload(StepBuffers b) {
-        boolean tiles = prefillTiles.length > 0;
-        DeviceMemory[] targets = tiles
-                ? new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.blockTables, b.logitRows,
-                                      b.prefillTiles, b.prefillToken}
-                : new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.blockTables, b.logitRows};
-        int[][] values = tiles
-                ? new int[][] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows, prefillTiles, prefillToken}
-                : new int[][] {tokenIds, positions, slotMapping, tokenSeq, blockTables, logitRows};
-        b.staging.copy(targets, values);
+        b.layInputs(tokenIds.length, logitRows.length, blockTables.length / b.maxPagesPerSeq, numPrefillTiles());
+        b.staging.copy(new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.logitRows, b.prefillToken,
+                        b.blockTables, b.prefillTiles},
+                new int[][] {tokenIds, positions, slotMapping, tokenSeq, logitRows, prefillToken, blockTables, prefillTiles});
     }
 
     int numPrefillTiles() { return prefillTiles.length / PrefillAttentionKernel.TILE_INTS; }

@@ -6,6 +6,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.Arrays;
 import java.util.Random;
 
 import static io.radixlm.cuda.GpuTestSupport.BF16_TOLERANCE;
@@ -43,6 +44,32 @@ class ElementwiseKernelsGpuTest {
             float[] expected = new float[numTokens * hidden];
             for (int t = 0; t < numTokens; t++) System.arraycopy(table, ids[t] * hidden, expected, t * hidden, hidden);
             assertArrayEquals(expected, actual);
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"5, 288, V2", "5, 1028, V2", "5, 288, V1"})
+    void embeddingGatherTakesFedIdsFromTheStepBeforeAndGivesNaNOutsideTheTable(int numTokens, int hidden,
+                                                                            ElementwiseVariant variant) {
+        CudaDevice device = device();
+        int vocab = 1003;
+        float[] table = randomBf16Values(random, vocab * hidden, 1f);
+        int[] fed = {17, vocab - 1, -1, vocab}; // the previous step's sampled ids; -1: logits that were not finite
+        int[] ids = {-1 - 1, 5, -1 - 0, -1 - 2, -1 - 3}; // rows 1, then id 5, rows 0, 2 (-1) and 3 (past the table)
+        try (DeviceMemory tableGpu = uploadBf16(device, table); DeviceMemory idsGpu = upload(device, ids);
+             DeviceMemory fedGpu = upload(device, fed); DeviceMemory out = poisoned(device, 4L * numTokens * hidden)) {
+            new EmbeddingKernel(device, variant).launch(tableGpu, idsGpu, fedGpu, out, numTokens, vocab, hidden);
+            float[] actual = out.toFloats(numTokens * hidden);
+            int[] expectedIds = {vocab - 1, 5, 17, -1, -1};
+            for (int t = 0; t < numTokens; t++) {
+                float[] row = Arrays.copyOfRange(actual, t * hidden, (t + 1) * hidden);
+                if (expectedIds[t] < 0) {
+                    for (float v : row) assertTrue(Float.isNaN(v), "token " + t + ": NaN for an id outside the table");
+                } else {
+                    assertArrayEquals(Arrays.copyOfRange(table, expectedIds[t] * hidden, (expectedIds[t] + 1) * hidden),
+                            row, "token " + t);
+                }
+            }
         }
     }
 

@@ -143,8 +143,15 @@ class FusedGemvKernelGpuTest {
         if (withBias) for (int i = 0; i < width; i++) y[i] += bias[i];
         double[] rotated = rotateHalf(y, qDim + kvDim, headDim, position, invFreq);
         var shape = new RopeKvWriteKernel.Shape(numHeads, numKvHeads, headDim, numSlots);
+        // q and k rows (and bias) in pair order, as CudaWeights uploads them
+        float[] wPairOrder = CudaWeights.concat(RopePairOrder.rows(Arrays.copyOf(w, qDim * in), numHeads, headDim, in),
+                RopePairOrder.rows(Arrays.copyOfRange(w, qDim * in, (qDim + kvDim) * in), numKvHeads, headDim, in),
+                Arrays.copyOfRange(w, (qDim + kvDim) * in, width * in));
+        float[] biasPairOrder = withBias ? CudaWeights.concat(RopePairOrder.rows(Arrays.copyOf(bias, qDim), numHeads, headDim, 1),
+                RopePairOrder.rows(Arrays.copyOfRange(bias, qDim, qDim + kvDim), numKvHeads, headDim, 1),
+                Arrays.copyOfRange(bias, qDim + kvDim, width)) : null;
         try (DeviceMemory rm = upload(device, residual); DeviceMemory gm = uploadBf16(device, weight);
-             DeviceMemory wm = uploadBf16(device, w); DeviceMemory bm = withBias ? upload(device, bias) : null;
+             DeviceMemory wm = uploadBf16(device, wPairOrder); DeviceMemory bm = withBias ? upload(device, biasPairOrder) : null;
              DeviceMemory positions = upload(device, new int[] {position});
              DeviceMemory slots = upload(device, new int[] {slot});
              DeviceMemory freq = device.allocate(8L * invFreq.length);

@@ -97,7 +97,15 @@ class RopeKvWriteKernelGpuTest {
             }
         }
 
-        try (DeviceMemory qkvGpu = upload(device, qkv); DeviceMemory biasGpu = upload(device, bias);
+        // the kernel reads q and k heads in pair order (as CudaWeights uploads their projection rows)
+        float[] qkvPairOrder = new float[qkv.length];
+        float[] biasPairOrder = new float[width];
+        for (int col = 0; col < width; col++) {
+            int from = col < qDim + kvDim ? col - col % headDim + RopePairOrder.featureAt(col % headDim, headDim) : col;
+            biasPairOrder[col] = bias[from];
+            for (int t = 0; t < numTokens; t++) qkvPairOrder[t * width + col] = qkv[t * width + from];
+        }
+        try (DeviceMemory qkvGpu = upload(device, qkvPairOrder); DeviceMemory biasGpu = upload(device, biasPairOrder);
              DeviceMemory positionsGpu = upload(device, positions); DeviceMemory slotsGpu = upload(device, slots);
              DeviceMemory invFreqGpu = device.allocate(8L * invFreq.length);
              DeviceMemory qNormGpu = uploadBf16(device, qNorm); DeviceMemory kNormGpu = uploadBf16(device, kNorm)) {
