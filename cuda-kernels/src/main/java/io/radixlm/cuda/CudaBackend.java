@@ -84,7 +84,6 @@ public final class CudaBackend implements Backend {
     private final GatherRowsKernel gatherRows;
     private final ArgmaxKernel argmax;
     private final SamplingKernel sampling;
-    private DeviceMemory sampleParams; // (rows, SamplingKernel.PARAMS_PER_ROW) int64, grown on demand
     private final List<DeviceMemory> kCache = new ArrayList<>(); // per layer (numSlots, numKvHeads, headDim) bf16
     private final List<DeviceMemory> vCache = new ArrayList<>();
     private int pageSize;
@@ -229,24 +228,7 @@ public final class CudaBackend implements Backend {
      */
     @Override
     public int[] forwardSample(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps) {
-        int numRows = batch.logitRows().length;
-        if (!GPU_SAMPLING || numRows == 0) return Backend.super.forwardSample(batch, rowParams, rowSteps);
-        if (rowParams.length != numRows || rowSteps.length != numRows) {
-            throw new IllegalArgumentException("one SamplingParams and one step per logit row: " + numRows + " rows, "
-                    + rowParams.length + " params, " + rowSteps.length + " steps");
-        }
-        boolean allGreedy = true;
-        for (SamplingParams p : rowParams) allGreedy &= p.isGreedy();
-        if (allGreedy) return forwardGreedy(batch);
-        long[] packed = SamplingKernel.pack(rowParams, rowSteps);
-        run(batch, null);
-        if (sampleParams == null || sampleParams.bytes() < 8L * packed.length) {
-            if (sampleParams != null) sampleParams.close(); // nothing in flight uses it: run() enqueued no sampling
-            sampleParams = device.allocate(8L * Math.max(packed.length, 16 * SamplingKernel.PARAMS_PER_ROW));
-        }
-        sampleParams.copyFrom(packed);
-        sampling.launch(buffers.logits, sampleParams, buffers.sampled, numRows, config.vocabSize());
-        return sampledIds(numRows);
+        return forwardSampleAsync(batch, rowParams, rowSteps, null).await();
     }
 
     /** The ids in buffers.sampled (argmax or sample_rows), once the stream gets there; -1 marks a row that is not finite. */
@@ -255,20 +237,25 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Greedy steps are enqueued with their ids' copy back and return at once; a fed token's id is read on the
-     * GPU from the sampled ids of the step before (by the embedding), so the step starts as soon as that one ends. This
-     * holds when previous is the latest step and the step buffers need not grow; otherwise (and for steps
-     * that sample at a temperature) the fed ids are read on the host first and the step runs to completion.
+     * Steps are enqueued with their sampling (the step's argmax, or sample_rows with the rows' parameters uploaded in
+     * the step's one copy) and the ids' copy back, and return at once; a fed token's id is read on the GPU from the
+     * sampled ids of the step before (by the embedding), so the step starts as soon as that one ends. This holds
+     * when previous is the latest step and the step buffers need not grow; otherwise the fed ids are read on the
+     * host first.
      */
     @Override
     public PendingIds forwardSampleAsync(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps,
                                          PendingIds previous) {
         int numRows = batch.logitRows().length;
+        if (rowParams.length != numRows || rowSteps.length != numRows) {
+            throw new IllegalArgumentException("one SamplingParams and one step per logit row: " + numRows + " rows, "
+                    + rowParams.length + " params, " + rowSteps.length + " steps");
+        }
+        if (!GPU_SAMPLING || numRows == 0) {
+            return PendingIds.done(Backend.super.forwardSample(batch.withFedIds(previous), rowParams, rowSteps));
+        }
         boolean allGreedy = true;
         for (SamplingParams p : rowParams) allGreedy &= p.isGreedy();
-        if (!GPU_SAMPLING || !allGreedy || rowParams.length != numRows || rowSteps.length != numRows) {
-            return Backend.super.forwardSampleAsync(batch, rowParams, rowSteps, previous);
-        }
         int[] fedRows = batch.fedRows();
         boolean feedOnDevice = fedRows != null && previous instanceof IdReadback.Pending p && p.step() == steps
                 && buffersFit(batch, graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0);
@@ -279,7 +266,8 @@ public final class CudaBackend implements Backend {
             batch = batch.withFedIds(previous);
             fedRows = null;
         }
-        run(batch, null, fedRows);
+        run(batch, null, fedRows, allGreedy ? new int[0] : SamplingKernel.packInts(rowParams, rowSteps));
+        if (!allGreedy) sampling.launch(buffers.logits, buffers.sampleParams, buffers.sampled, numRows, config.vocabSize());
         return readback.enqueue(buffers.sampled, numRows, steps);
     }
 
@@ -333,18 +321,19 @@ public final class CudaBackend implements Backend {
     /** Enqueues the step (graph replay or eager launches) including the argmax of every logit row. */
     private void run(ForwardBatch batch, ForwardTrace trace) {
         if (batch.fedRows() != null) throw new IllegalArgumentException("fed token ids need forwardSampleAsync");
-        run(batch, trace, null);
+        run(batch, trace, null, new int[0]);
     }
 
     /**
      * As {@link #run(ForwardBatch, ForwardTrace)}; fedRows (null: none) names for each token the row of the latest
      * step's sampled ids that is its id: the embedding reads it there (buffers.sampled, which this step's argmax
-     * overwrites only later).
+     * overwrites only later). sampleParams: the rows' packed sampling parameters (SamplingKernel.packInts), uploaded
+     * with the step's inputs into buffers.sampleParams; empty when the step only takes its argmax.
      */
-    private void run(ForwardBatch batch, ForwardTrace trace, int[] fedRows) {
+    private void run(ForwardBatch batch, ForwardTrace trace, int[] fedRows, int[] sampleParams) {
         int bucket = graphsEnabled && trace == null ? DecodeGraphs.bucketFor(batch) : 0;
         DeviceMemory fedFrom = fedRows == null ? null : buffers.sampled;
-        Runnable step = prepare(batch, bucket, trace);
+        Runnable step = prepare(batch, bucket, trace, sampleParams);
         if (fedRows != null && fedFrom != buffers.sampled) throw new IllegalStateException("the step buffers grew under fed ids");
         steps++;
         if (bucket > 0) {
@@ -371,19 +360,19 @@ public final class CudaBackend implements Backend {
      * Sizes the step buffers and uploads the step's metadata (a decode batch padded to its graph bucket
      * when bucket > 0); returns what enqueues the step's kernels over that metadata.
      */
-    private Runnable prepare(ForwardBatch batch, int bucket, ForwardTrace trace) {
+    private Runnable prepare(ForwardBatch batch, int bucket, ForwardTrace trace, int[] sampleParams) {
         if (kCache.isEmpty()) throw new IllegalStateException("allocateKvCache must be called before forward");
         int pagesPerSeq = pagesPerSeq(batch);
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
-            StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers);
+            StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers, sampleParams);
             // the graph replays at later contexts of the same class: the attention is picked for the class's bound
             int maxKeys = DecodeGraphs.shortContext(batch) ? PagedAttentionKernel.CLUSTER_MAX_KEYS : Integer.MAX_VALUE;
             return () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket, maxKeys), null);
         }
         ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
         StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
-        metadata.upload(buffers);
+        metadata.upload(buffers, sampleParams);
         PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
                 ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
                         config.headDim(), device.numMultiprocessors(), buffers.prefillSplits.maxStates(),
@@ -404,7 +393,7 @@ public final class CudaBackend implements Backend {
         if (replays < 1) throw new IllegalArgumentException("replays must be positive");
         run(batch, null);
         int bucket = graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0;
-        Runnable step = prepare(batch, bucket, null);
+        Runnable step = prepare(batch, bucket, null, new int[0]);
         device.synchronize();
         List<Map<String, OpTimeline.OpTime>> runs = new ArrayList<>();
         try (OpTimeline recorded = new OpTimeline(device)) {
@@ -664,7 +653,6 @@ public final class CudaBackend implements Backend {
         for (DeviceMemory m : kCache) m.close();
         for (DeviceMemory m : vCache) m.close();
         invFreq.close();
-        if (sampleParams != null) sampleParams.close();
         weights.close();
         cublas.close();
         device.close();

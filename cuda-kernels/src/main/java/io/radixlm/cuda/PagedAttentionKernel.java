@@ -128,6 +128,15 @@ public final class PagedAttentionKernel {
      */
     public static final int CLUSTER_MAX_HEAD_DIM = 64;
 
+    /**
+     * At most this many splits (V3, separate reduce) when no token attends more than {@link #CLUSTER_MAX_KEYS} keys:
+     * the wave-filling count gives batch 1 of 8 KV heads 32 splits of 32 keys at 1k context, and the reduce's merge
+     * of 32 states then costs more than the longer splits save. Measured on the H200, bench item 1, two A/B pairs
+     * in one call: 8B 4.023/4.022 ms with 16 against 4.028/4.027 with 32, Qwen3-0.6B 0.833/0.833 against
+     * 0.838/0.838; 8 splits lost (8B 4.119 ms). The graph of a short context class is captured with this bound,
+     * so it holds as its contexts grow to CLUSTER_MAX_KEYS. -Dradixlm.attention.shortContextSplits=0: no cap.
+     */
+    static final int SHORT_CONTEXT_SPLITS = Integer.getInteger("radixlm.attention.shortContextSplits", 16);
     /** Whether decode-only launches may load the older keys before their wait (-Dradixlm.attention.earlyLoads). */
     static final boolean EARLY_LOADS = !"false".equals(System.getProperty("radixlm.attention.earlyLoads"));
 
@@ -285,8 +294,10 @@ public final class PagedAttentionKernel {
             return new Splits(variant, CLUSTER_SIZE, true);
         }
         if (variant.packedStates()) {
+            int numSplits = numSplits(numTokens, layout, workspace);
+            if (SHORT_CONTEXT_SPLITS > 0 && maxKeys <= CLUSTER_MAX_KEYS) numSplits = Math.min(numSplits, SHORT_CONTEXT_SPLITS);
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
-                    skipToken, numSplits(numTokens, layout, workspace), out, early);
+                    skipToken, numSplits, out, early);
         }
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,

@@ -27,6 +27,17 @@ public final class SamplingKernel {
                 new KernelArgs().ptr(logits).ptr(rowParams).ptr(out).i32(vocab));
     }
 
+    /** {@link #pack} as ints, two per entry (low word first: the GPU's little-endian int64), for a staged upload. */
+    public static int[] packInts(SamplingParams[] params, int[] steps) {
+        long[] packed = pack(params, steps);
+        int[] ints = new int[2 * packed.length];
+        for (int i = 0; i < packed.length; i++) {
+            ints[2 * i] = (int) packed[i];
+            ints[2 * i + 1] = (int) (packed[i] >>> 32);
+        }
+        return ints;
+    }
+
     /** The parameter buffer's contents (numRows, PARAMS_PER_ROW) for rows sampled with params[r] at step steps[r]. */
     public static long[] pack(SamplingParams[] params, int[] steps) {
         if (params.length != steps.length) throw new IllegalArgumentException("one step per row");

@@ -23,6 +23,7 @@ final class StepBuffers implements AutoCloseable {
     DeviceMemory prefillToken; // (numTokens) int: 1 where prefill_attention serves the token
     DeviceMemory blockTables; // (numSeqs, maxPagesPerSeq) int
     DeviceMemory prefillTiles; // (numTiles, PrefillAttentionKernel.TILE_INTS) int: at most one tile per token
+    DeviceMemory sampleParams; // (numRows, SamplingKernel.PARAMS_PER_ROW) int64: sample_rows' parameters
     private final DeviceMemory inputs; // room for the slices above at their largest
     final DeviceMemory residual;    // (maxTokens, hidden) f32: the residual stream
     final DeviceMemory normed;      // (maxTokens, hidden) bf16: RMSNorm output, GEMM input
@@ -69,8 +70,10 @@ final class StepBuffers implements AutoCloseable {
     }
 
     /**
-     * Cuts the step's int inputs from one allocation, back to back in the order of the fields, for numTokens
+     * Cuts the step's inputs from one allocation, back to back in the order of the fields, for numTokens
      * tokens, numRows logit rows, numSeqs sequences and numTiles prefill tiles (each at least one element).
+     * The sampling parameters come last, so that a decode graph's inputs sit where they were captured whether
+     * or not a step samples.
      */
     void layInputs(int numTokens, int numRows, int numSeqs, int numTiles) {
         if (!fits(numTokens, numRows, numSeqs, 1) || numTiles > maxTokens) {
@@ -86,6 +89,7 @@ final class StepBuffers implements AutoCloseable {
         prefillToken = cut(next, numTokens);
         blockTables = cut(next, (long) numSeqs * maxPagesPerSeq);
         prefillTiles = cut(next, (long) numTiles * PrefillAttentionKernel.TILE_INTS);
+        sampleParams = cut(next, 2L * numRows * SamplingKernel.PARAMS_PER_ROW);
     }
 
     /** The next slice of count ints (at least one) from ints next[0] on, which moves past it to a 128-byte boundary. */
@@ -100,7 +104,8 @@ final class StepBuffers implements AutoCloseable {
     /** Ints of the inputs at the given sizes, as layInputs lays them. */
     private long inputInts(int numTokens, int numRows, int numSeqs, int numTiles) {
         return 5 * alignedInts(numTokens) + alignedInts(numRows) + alignedInts((long) numSeqs * maxPagesPerSeq)
-                + alignedInts((long) numTiles * PrefillAttentionKernel.TILE_INTS);
+                + alignedInts((long) numTiles * PrefillAttentionKernel.TILE_INTS)
+                + alignedInts(2L * numRows * SamplingKernel.PARAMS_PER_ROW);
     }
 
     private static final int INPUT_ALIGN = 32; // ints: 128 bytes

@@ -68,14 +68,16 @@ record StepMetadata(int[] tokenIds, int[] positions, int[] slotMapping, int[] to
     }
 
     /**
-     * Lays b's inputs out for this step's sizes and enqueues their copy on the stream (pinned staging, asynchronous):
-     * kernels enqueued after it see the values.
+     * Lays b's inputs out for this step's sizes and enqueues their copy on the stream (pinned staging, asynchronous),
+     * with the rows' packed sampling parameters (SamplingKernel.packInts; may be empty): kernels enqueued after it see
+     * the values.
      */
-    void upload(StepBuffers b) {
+    void upload(StepBuffers b, int[] sampleParams) {
         b.layInputs(tokenIds.length, logitRows.length, blockTables.length / b.maxPagesPerSeq, numPrefillTiles());
         b.staging.copy(new DeviceMemory[] {b.tokenIds, b.positions, b.slotMapping, b.tokenSeq, b.logitRows, b.prefillToken,
-                        b.blockTables, b.prefillTiles},
-                new int[][] {tokenIds, positions, slotMapping, tokenSeq, logitRows, prefillToken, blockTables, prefillTiles});
+                        b.blockTables, b.prefillTiles, b.sampleParams},
+                new int[][] {tokenIds, positions, slotMapping, tokenSeq, logitRows, prefillToken, blockTables, prefillTiles,
+                        sampleParams});
     }
 
     int numPrefillTiles() { return prefillTiles.length / PrefillAttentionKernel.TILE_INTS; }

@@ -11,7 +11,7 @@ import io.radixlm.sampling.SamplingParams;
 import io.radixlm.testing.Golden;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -23,9 +23,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
- * Greedy decode steps enqueued one ahead of the host, their tokens fed on the GPU from the step before
+ * Decode steps enqueued one ahead of the host, their tokens fed on the GPU from the step before
  * ({@link CudaBackend#forwardSampleAsync}), against the same steps with the tokens read back and sent by the host
- * ({@link CudaBackend#forwardGreedy}): the same kernels on the same inputs, so the tokens must be the same.
+ * ({@link CudaBackend#forwardSample}): the same kernels on the same inputs (a draw depends on the row's seed and
+ * step only), so the tokens must be the same, greedy or sampled at a temperature.
  */
 @Tag("gpu")
 class ChainedDecodeGpuTest {
@@ -38,9 +39,9 @@ class ChainedDecodeGpuTest {
     /** From this step on the second sequence has stopped: the fed rows are {0, 2}, not the identity. */
     private static final int DROP_STEP = 6;
 
-    @ParameterizedTest(name = "graphs {0}")
-    @ValueSource(booleans = {true, false})
-    void tokensFedOnTheGpuAreTheTokensTheHostWouldSend(boolean graphs) {
+    @ParameterizedTest(name = "graphs {0}, temperature {1}")
+    @CsvSource({"true, 0", "false, 0", "true, 0.8", "false, 0.8"})
+    void tokensFedOnTheGpuAreTheTokensTheHostWouldSend(boolean graphs, double temperature) {
         GpuTestSupport.device();
         Path dir = Golden.modelDir(MODEL);
         ModelConfig config = ConfigLoader.load(dir);
@@ -55,25 +56,26 @@ class ChainedDecodeGpuTest {
                 gpu.allocateKvCache(PROMPTS.length * PAGES_PER_SEQ, PAGE_SIZE);
             }
             List<int[]> byHost = new ArrayList<>();
-            int[] ids = host.forwardGreedy(prefill(prompts));
+            int[] ids = host.forwardSample(prefill(prompts), params(PROMPTS.length, temperature), steps(PROMPTS.length, 0));
             byHost.add(ids);
             for (int step = 0; step < STEPS; step++) {
                 int[] seqs = live(step);
                 int[] tokens = new int[seqs.length];
                 for (int i = 0; i < seqs.length; i++) tokens[i] = ids[rowOf(step - 1, seqs[i])];
-                ids = host.forwardGreedy(decode(seqs, tokens, step));
+                ids = host.forwardSample(decode(seqs, tokens, step), params(seqs.length, temperature),
+                        steps(seqs.length, step + 1));
                 byHost.add(ids);
             }
 
             List<int[]> byDevice = new ArrayList<>();
-            PendingIds previous = chained.forwardSampleAsync(prefill(prompts), greedy(PROMPTS.length),
-                    new int[PROMPTS.length], null);
+            PendingIds previous = chained.forwardSampleAsync(prefill(prompts), params(PROMPTS.length, temperature),
+                    steps(PROMPTS.length, 0), null);
             for (int step = 0; step < STEPS; step++) {
                 int[] seqs = live(step);
                 int[] fed = new int[seqs.length];
                 for (int i = 0; i < seqs.length; i++) fed[i] = Backend.fedId(rowOf(step - 1, seqs[i]));
-                PendingIds next = chained.forwardSampleAsync(decode(seqs, fed, step), greedy(seqs.length),
-                        new int[seqs.length], previous);
+                PendingIds next = chained.forwardSampleAsync(decode(seqs, fed, step), params(seqs.length, temperature),
+                        steps(seqs.length, step + 1), previous);
                 byDevice.add(previous.await());
                 previous = next;
             }
@@ -83,12 +85,12 @@ class ChainedDecodeGpuTest {
             for (int step = 0; step < byHost.size(); step++) {
                 assertArrayEquals(byHost.get(step), byDevice.get(step), "ids of step " + step + " (0: prefill)");
             }
-            System.err.printf("[gpu-test] chained decode (graphs %s): %d steps, tokens of sequence 0: %s%n", graphs,
-                    byHost.size(), Arrays.toString(byHost.stream().mapToInt(r -> r[0]).toArray()));
+            System.err.printf("[gpu-test] chained decode (graphs %s, temperature %s): %d steps, tokens of sequence 0: %s%n",
+                    graphs, temperature, byHost.size(), Arrays.toString(byHost.stream().mapToInt(r -> r[0]).toArray()));
             // a fed id needs the step it comes from
             ForwardBatch fedBatch = decode(live(0), new int[] {Backend.fedId(0), Backend.fedId(1), Backend.fedId(2)}, 0);
             assertThrows(IllegalArgumentException.class,
-                    () -> chained.forwardSampleAsync(fedBatch, greedy(3), new int[3], null));
+                    () -> chained.forwardSampleAsync(fedBatch, params(3, temperature), steps(3, 0), null));
             assertThrows(IllegalArgumentException.class, () -> chained.forwardGreedy(fedBatch));
         }
     }
@@ -124,9 +126,19 @@ class ChainedDecodeGpuTest {
         return ForwardBatchBuilder.decode(tokens, positions, pages, PAGE_SIZE);
     }
 
-    private static SamplingParams[] greedy(int n) {
+    /** Greedy at temperature 0; else llama.cpp's defaults with a seed per row. */
+    private static SamplingParams[] params(int n, double temperature) {
         SamplingParams[] params = new SamplingParams[n];
-        Arrays.fill(params, SamplingParams.greedy(1));
+        for (int r = 0; r < n; r++) {
+            params[r] = temperature == 0 ? SamplingParams.greedy(1)
+                    : new SamplingParams(temperature, 40, 0.95, 0.05, 1000 + r, 1, List.of(), true);
+        }
         return params;
+    }
+
+    private static int[] steps(int n, int step) {
+        int[] steps = new int[n];
+        Arrays.fill(steps, step);
+        return steps;
     }
 }
