@@ -271,6 +271,10 @@ public final class CudaBackend implements Backend {
         return readback.enqueue(buffers.sampled, numRows, steps);
     }
 
+    /** Steps are queued on the GPU's stream: forwardSampleAsync returns before they run. */
+    @Override
+    public boolean runsStepsAhead() { return true; }
+
     /** The logits of the latest step, still on the GPU, copied back: (numRows, vocab). For tests of forwardSample. */
     float[] latestLogits(int numRows) {
         return buffers.logits.toFloats(numRows * config.vocabSize());

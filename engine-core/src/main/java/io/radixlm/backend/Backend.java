@@ -79,6 +79,15 @@ public interface Backend extends AutoCloseable {
         return PendingIds.done(forwardSample(batch.withFedIds(previous), rowParams, rowSteps));
     }
 
+    /**
+     * Whether {@link #forwardSampleAsync} returns before the step has run (it is queued on a device), so that an
+     * engine gains from enqueueing the next step before it reads this one's ids. False for this default, which runs
+     * each step to completion: a step enqueued ahead would only compute rows that a finished sequence drops.
+     */
+    default boolean runsStepsAhead() {
+        return false;
+    }
+
     @Override
     void close();
 }

@@ -24,9 +24,10 @@ import java.util.stream.Collectors;
  */
 public final class LlmEngine implements AutoCloseable {
     /**
-     * Decode steps are enqueued ahead: while a step runs, the next one of the same sequences is already
-     * queued behind it with its tokens fed on the device, so the GPU does not wait for the host between them.
-     * -Dradixlm.chainSteps=false waits for each step's tokens before scheduling the next.
+     * Decode steps are enqueued ahead on a backend that queues them ({@link Backend#runsStepsAhead}): while a step
+     * runs, the next one of the same sequences is already queued behind it with its tokens fed on the device, so
+     * the GPU does not wait for the host between them. -Dradixlm.chainSteps=false waits for each step's tokens
+     * before scheduling the next.
      */
     static final boolean CHAIN_STEPS = !"false".equals(System.getProperty("radixlm.chainSteps"));
     private final Backend backend;
@@ -74,7 +75,8 @@ public final class LlmEngine implements AutoCloseable {
         }
         InFlight inFlight = null;
         while (inFlight != null || scheduler.hasWork()) {
-            InFlight next = inFlight != null && chainSteps ? enqueueAhead(scheduler, inFlight) : null;
+            InFlight next = inFlight != null && chainSteps && backend.runsStepsAhead()
+                    ? enqueueAhead(scheduler, inFlight) : null;
             if (inFlight != null) resolve(scheduler, inFlight, listener);
             if (next == null && scheduler.hasWork()) next = enqueueScheduled(scheduler, listener);
             inFlight = next;

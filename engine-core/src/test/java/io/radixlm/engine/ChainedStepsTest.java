@@ -86,6 +86,7 @@ class ChainedStepsTest {
 
         private void drain() { if (latest != null) latest.await(); }
 
+        @Override public boolean runsStepsAhead() { return true; }
         @Override public String name() { return "stream"; }
         @Override public ModelConfig config() { return model.config(); }
         @Override public void allocateKvCache(int numPages, int pageSize) { model.allocateKvCache(numPages, pageSize); }
@@ -161,6 +162,32 @@ class ChainedStepsTest {
         for (int i = 0; i < requests.size(); i++) {
             assertArrayEquals(roomy.outputs().get(i).outputIds(), chained.outputs().get(i).outputIds(), "request " + i);
         }
+    }
+
+    @Test
+    void aBackendThatRunsEachStepToCompletionIsNotGivenStepsAhead() {
+        ContextHashBackend backend = new ContextHashBackend(512);
+        int[] counted = {0};
+        Backend counting = new Backend() {
+            @Override
+            public PendingIds forwardSampleAsync(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps,
+                                                 PendingIds previous) {
+                if (batch.fedRows() != null) counted[0]++;
+                return Backend.super.forwardSampleAsync(batch, rowParams, rowSteps, previous);
+            }
+
+            @Override public float[] forward(ForwardBatch batch) { return backend.forward(batch); }
+            @Override public String name() { return "counting"; }
+            @Override public ModelConfig config() { return backend.config(); }
+            @Override public void allocateKvCache(int numPages, int pageSize) { backend.allocateKvCache(numPages, pageSize); }
+            @Override public int maxKvPages(int pageSize) { return backend.maxKvPages(pageSize); }
+            @Override public void close() { }
+        };
+        List<Request> requests = requests(new Random(13), 6, 20, 20, true);
+        try (LlmEngine engine = new LlmEngine(counting, null, List.of(), new EngineOptions(PAGE, 200, 64, 8))) {
+            engine.generate(requests, TokenListener.NONE);
+        }
+        assertEquals(0, counted[0], "no token was fed: every step waited for the one before");
     }
 
     @Test
