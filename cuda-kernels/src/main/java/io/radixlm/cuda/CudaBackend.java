@@ -240,8 +240,8 @@ public final class CudaBackend implements Backend {
      * Steps are enqueued with their sampling (the step's argmax, or sample_rows with the rows' parameters uploaded in
      * the step's one copy) and the ids' copy back, and return at once; a fed token's id is read on the GPU from the
      * sampled ids of the step before (by the embedding), so the step starts as soon as that one ends. This holds
-     * when previous is the latest step and the step buffers need not grow; otherwise the fed ids are read on the
-     * host first.
+     * when previous is this backend's latest step and the step buffers need not grow; otherwise the fed ids are read
+     * on the host first.
      */
     @Override
     public PendingIds forwardSampleAsync(ForwardBatch batch, SamplingParams[] rowParams, int[] rowSteps,
@@ -257,8 +257,8 @@ public final class CudaBackend implements Backend {
         boolean allGreedy = true;
         for (SamplingParams p : rowParams) allGreedy &= p.isGreedy();
         int[] fedRows = batch.fedRows();
-        boolean feedOnDevice = fedRows != null && previous instanceof IdReadback.Pending p && p.step() == steps
-                && buffersFit(batch, graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0);
+        boolean feedOnDevice = fedRows != null && previous instanceof IdReadback.Pending p && p.cameFrom(readback)
+                && p.step() == steps && buffersFit(batch, graphsEnabled ? DecodeGraphs.bucketFor(batch) : 0);
         if (fedRows != null && feedOnDevice) {
             for (int row : fedRows) feedOnDevice &= row < ((IdReadback.Pending) previous).numRows();
         }

@@ -50,7 +50,7 @@ final class IdReadback implements AutoCloseable {
                     "cuMemcpyDtoHAsync");
         }
         CudaDevice.check(cuEventRecord(slot.copied, device.stream()), "cuEventRecord");
-        slot.pending = new Pending(slot, numRows, step);
+        slot.pending = new Pending(this, slot, numRows, step);
         return slot.pending;
     }
 
@@ -67,16 +67,21 @@ final class IdReadback implements AutoCloseable {
 
     /** The ids of one step; -1 in a row marks logits that were not finite (the argmax's and sample_rows' mark). */
     static final class Pending implements PendingIds {
+        private final IdReadback owner;
         private final Slot slot;
         private final int numRows;
         private final long step;
         private int[] ids;
 
-        private Pending(Slot slot, int numRows, long step) {
+        private Pending(IdReadback owner, Slot slot, int numRows, long step) {
+            this.owner = owner;
             this.slot = slot;
             this.numRows = numRows;
             this.step = step;
         }
+
+        /** Whether these ids were copied back by readback (a backend's ids are in its own buffers only). */
+        boolean cameFrom(IdReadback readback) { return owner == readback; }
 
         /** The number of the step that sampled these ids: they are still in its device buffer while no later step ran. */
         long step() { return step; }
