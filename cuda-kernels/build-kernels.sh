@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compiles src/main/cuda/*.cu into one fatbin on the classpath (io/radixlm/cuda/kernels.fatbin):
-# sm_90 machine code for the H100/H200 plus compute_80 PTX that the driver JIT-compiles for other GPUs
-# of compute capability 8.0+. Called by Maven (exec-maven-plugin) during generate-resources.
+# sm_90a machine code for the H100/H200 (the "a" target: Hopper's warpgroup MMA, which prefill_attention_wgmma
+# needs) plus compute_80 PTX that the driver JIT-compiles for other GPUs of compute capability 8.0+. Called by Maven (exec-maven-plugin) during generate-resources.
 # Without nvcc the build still succeeds; the CUDA backend then reports at run time that it has no kernels.
 set -euo pipefail
 src_dir="$(cd "$1" && pwd)"  # .../src/main/cuda
@@ -38,7 +38,7 @@ unity="$work_dir/all_kernels.cu"
 : > "$unity"
 for f in "$src_dir"/*.cu; do echo "#include \"$f\"" >> "$unity"; done
 "$nvcc" -fatbin -O3 -std=c++17 -I"$src_dir" \
-  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_80,code=compute_80 \
+  -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=compute_80 \
   -o "$out.tmp" "$unity"
 mv "$out.tmp" "$out"
 echo "[radixlm] built CUDA kernels with $nvcc: $out ($(stat -c %s "$out") bytes)"

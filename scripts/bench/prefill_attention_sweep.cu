@@ -1,10 +1,10 @@
 // Kernel-only sweep of prefill_attention_*_hd128 (not part of the Maven build): one causal prompt of n tokens
 // (default 8192) on the Llama-3.1-8B attention shape (32 heads, 8 KV heads, head_dim 128, pages of 16 in
-// shuffled order), both flavors (base, fast64b) × launch order; prints ms per layer, TFLOP/s (causal FLOPs
+// shuffled order), the flavors (base, fast64b, wgmma) × launch order; prints ms per layer, TFLOP/s (causal FLOPs
 // 4·H·hd·n(n+1)/2), the relative error of sampled rows against a float64 reference, and the relative difference to
 // base. The other flavors it compared were removed (their times: BENCHMARKS.md).
 // Build (no GPU needed), then run on the H200:
-//   nvcc -O3 -std=c++17 -gencode arch=compute_90,code=sm_90 -Icuda-kernels/src/main/cuda \
+//   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Icuda-kernels/src/main/cuda \
 //        -o target/prefill_sweep scripts/bench/prefill_attention_sweep.cu && ./target/prefill_sweep 8192
 #include "prefill_attention.cu"
 #include <cstdio>
@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
     float scaleLog2 = (float)(1.0 / sqrt((double)HD) / log(2.0));
     struct V { const char* name; Kernel k; int smem; int threads; } vars[] = {
         {"base", prefill_attention_hd128, 2 * (4 * 32 * 136 + 128 * 136), 128},
-        {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128}};
+        {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
+        {"wgmma", prefill_attention_wgmma_hd128, 2 * 2 * 128 * 128 * 2 + 1024, 256}};
     // reference rows in double
     std::vector<int> refTok = {0, 1, 31, 32, 33, 127, 1000, n / 2 + 3, n - 2, n - 1};
     std::vector<bf16> out((size_t)n * H * HD);

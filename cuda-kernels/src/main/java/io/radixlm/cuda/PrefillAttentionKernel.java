@@ -25,16 +25,18 @@ public final class PrefillAttentionKernel {
     /** The tile size CudaBackend uses: -Dradixlm.prefillRows=64 brings back the small tiles for A/B runs. */
     public static final int DEFAULT_ROWS_PER_TILE = Integer.getInteger("radixlm.prefillRows", ROWS_PER_TILE);
     /**
-     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast64b (default fast64b: measured on the H200 at 8k
-     * tokens, 8B shape, per layer, heads order: base 2.376 ms, fast64b 2.055). base: the reference kernel and A/B
-     * baseline. fast64b: the softmax in fewer instructions (scale folded into the FFMA before exp2, mask only near the
-     * diagonal, exp2 in one MUFU op, no rescale when no row's max moved), 64-key K/V tiles at head_dim 128 (half the
-     * barriers per FLOP, a few spilled registers) and the page-slot lookups of a tile's copies issued together; at
-     * other head dims it runs the fast softmax on base's tiles (prefill_attention_fast_hd*). Eight other flavours
-     * (fast, fast3, fast64, fast64h, fast64hb, w8, fast64hd, w8d) were measured and removed: BENCHMARKS.md has their times.
-     * The small tiles always run their one kernel.
+     * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast64b|wgmma, unset: wgmma on compute capability 9.0
+     * at head_dim 128, else fast64b (measured on the H200 at 8k tokens, 8B shape, per layer, heads order: base
+     * 2.376 ms, fast64b 2.055, wgmma 1.58-1.64). base: the reference kernel and A/B baseline. fast64b: the softmax in
+     * fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in one MUFU op, no
+     * rescale when no row's max moved), 64-key K/V tiles at head_dim 128 (half the barriers per FLOP, a few spilled
+     * registers) and the page-slot lookups of a tile's copies issued together; at other head dims it runs the fast
+     * softmax on base's tiles (prefill_attention_fast_hd*). wgmma: fast64b's softmax on Hopper's warpgroup MMA, 128-key
+     * tiles, two warpgroups per CTA (prefill_attention_wgmma_hd128); at other head dims, or on another GPU, fast64b
+     * runs instead. Eight other flavours (fast, fast3, fast64, fast64h, fast64hb, w8, fast64hd, w8d) were measured and
+     * removed: BENCHMARKS.md has their times. The small tiles always run their one kernel.
      */
-    public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "fast64b"));
+    public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "auto"));
     /**
      * -Dradixlm.prefillOrder=heads|tiles (default heads; the two are level at 8k, heads shortens the tail
      * of shorter prompts: 1B shape 2k tokens 10.0 → 9.3 ms): heads launches grid (numKvHeads, numTiles, numSplits)
@@ -44,8 +46,12 @@ public final class PrefillAttentionKernel {
     public static final boolean DEFAULT_HEADS_FASTEST = parseOrder(System.getProperty("radixlm.prefillOrder", "heads"));
     /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
     static final int MIN_SPLIT_KEYS = 512;
-    /** Threads of every kernel (4 warps), prefill_attention_reduce's too. */
+    /** Threads of the mma.sync kernels (4 warps) and of prefill_attention_reduce. */
     private static final int THREADS = 128;
+    /** Threads of prefill_attention_wgmma_hd128: two warpgroups. */
+    private static final int WGMMA_THREADS = 256;
+    /** The compute capability whose machine code (sm_90a) holds the warpgroup MMA. */
+    private static final int WGMMA_COMPUTE_CAPABILITY = 90;
     /** CUDA's limit on gridDim.y, where the tiles go with the heads-first order. */
     private static final int MAX_GRID_Y = 65535;
     /** ints per entry of the tile list. */
@@ -60,12 +66,27 @@ public final class PrefillAttentionKernel {
         /** prefill_attention_hd*: the reference kernel, 32-key tiles at head_dim 128. */
         BASE,
         /** prefill_attention_fast64b_hd128 at head_dim 128 (64-key tiles), prefill_attention_fast_hd* elsewhere. */
-        FAST64B;
+        FAST64B,
+        /** prefill_attention_wgmma_hd128 (Hopper's warpgroup MMA, 128-key tiles) at head_dim 128, FAST64B elsewhere. */
+        WGMMA,
+        /** WGMMA on a GPU of compute capability 9.0, FAST64B on others: the default. */
+        AUTO;
 
         static Flavor parse(String name) {
             for (Flavor f : values()) if (f.name().equalsIgnoreCase(name.strip())) return f;
-            throw new IllegalArgumentException("radixlm.prefillVariant must be base or fast64b (the other flavours were"
-                    + " removed, see BENCHMARKS.md), got " + name);
+            throw new IllegalArgumentException("radixlm.prefillVariant must be auto, base, fast64b or wgmma (the other"
+                    + " flavours were removed, see BENCHMARKS.md), got " + name);
+        }
+
+        /** The flavor that runs on a GPU of this compute capability: AUTO picks; WGMMA needs 9.0. */
+        Flavor on(int computeCapability) {
+            boolean hopper = computeCapability == WGMMA_COMPUTE_CAPABILITY;
+            if (this == AUTO) return hopper ? WGMMA : FAST64B;
+            if (this == WGMMA && !hopper) {
+                throw new IllegalArgumentException("radixlm.prefillVariant=wgmma needs a GPU of compute capability 9.0"
+                        + " (H100/H200); this one has " + computeCapability / 10 + "." + computeCapability % 10);
+            }
+            return this;
         }
     }
 
@@ -89,13 +110,14 @@ public final class PrefillAttentionKernel {
         checkRows(rowsPerTile);
         this.device = device;
         this.rowsPerTile = rowsPerTile;
-        this.flavor = Objects.requireNonNull(flavor, "flavor");
+        Objects.requireNonNull(flavor, "flavor");
+        this.flavor = device == null ? flavor : flavor.on(device.computeCapability());
         this.headsFastest = headsFastest;
     }
 
     public int rowsPerTile() { return rowsPerTile; }
 
-    /** Which big-tile kernel this launches (the small tiles have one). */
+    /** Which big-tile kernel this launches (the small tiles have one); never AUTO once a device is given. */
     public Flavor flavor() { return flavor; }
 
     /** Whether the grid puts the KV heads in x (heaviest tiles first over the whole launch). */
@@ -111,30 +133,42 @@ public final class PrefillAttentionKernel {
     /**
      * One kernel variant, as its PREFILL_ATTENTION_ENTRY line in prefill_attention.cu: 128-row tiles hold Q in
      * shared memory at head_dim 96 and 128 (registers run short for two m-tiles) and take 32-key tiles at 128, but
-     * for fast64b's 64-key tiles.
+     * for fast64b's 64-key tiles; or prefill_attention_wgmma_hd128 (wgmma true: 128-key tiles, 256 threads).
      */
-    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim) {
+    record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, boolean wgmma) {
         /** K/V tiles in flight: the STAGES of every entry. */
         static final int NUM_STAGES = 2;
+        /** The wgmma kernel's shared memory starts at a 1024-byte boundary (its swizzle's period). */
+        static final int WGMMA_ALIGNMENT = 1024;
 
         static Variant of(int headDim, int rowsPerTile, Flavor flavor) {
             checkRows(rowsPerTile);
             if (!PagedAttentionKernel.SUPPORTED_HEAD_DIMS.contains(headDim)) {
                 throw new IllegalArgumentException("prefill attention: unsupported head_dim " + headDim);
             }
+            if (flavor == Flavor.AUTO) throw new IllegalArgumentException("resolve the AUTO flavor on a device first");
             boolean big = rowsPerTile == ROWS_PER_TILE;
-            boolean longKeys = big && flavor == Flavor.FAST64B && headDim == 128;
+            if (big && flavor == Flavor.WGMMA && headDim == 128) {
+                return new Variant("prefill_attention_wgmma_hd128", rowsPerTile, 128, false, headDim, true);
+            }
+            boolean longKeys = big && (flavor == Flavor.FAST64B || flavor == Flavor.WGMMA) && headDim == 128;
             String prefix = !big ? "prefill_attention_small_hd" : longKeys ? "prefill_attention_fast64b_hd"
                     : flavor == Flavor.BASE ? "prefill_attention_hd" : "prefill_attention_fast_hd";
             return new Variant(prefix + headDim, rowsPerTile, big && headDim == 128 && !longKeys ? 32 : 64,
-                    big && headDim >= 96, headDim);
+                    big && headDim >= 96, headDim, false);
         }
 
-        /** NUM_STAGES stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16. */
+        /**
+         * NUM_STAGES stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16;
+         * the wgmma kernel's tiles are unpadded (keysPerTile, headDim), plus room to align them.
+         */
         int sharedBytes() {
+            if (wgmma) return 2 * 2 * NUM_STAGES * keysPerTile * headDim + WGMMA_ALIGNMENT;
             int stride = headDim + 8;
             return 2 * (2 * NUM_STAGES * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
         }
+
+        int threads() { return wgmma ? WGMMA_THREADS : THREADS; }
     }
 
     /**
@@ -250,7 +284,7 @@ public final class PrefillAttentionKernel {
         boolean headsFirst = headsFastest && numTiles <= MAX_GRID_Y;  // gridDim.y caps the heads-first order
         Dim3 grid = headsFirst ? new Dim3(layout.numKvHeads(), numTiles, split.numSplits())
                 : new Dim3(numTiles, layout.numKvHeads(), split.numSplits());
-        device.launch(variant.name(), grid, Dim3.of(THREADS), variant.sharedBytes(),
+        device.launch(variant.name(), grid, Dim3.of(variant.threads()), variant.sharedBytes(),
                 new KernelArgs().ptr(q).ptr(kCache).ptr(vCache).ptr(positions).ptr(blockTables).ptr(tiles)
                         .i32(layout.maxPagesPerSeq()).i32(layout.pageSize()).i32(layout.numHeads())
                         .i32(layout.numKvHeads()).f32(scaleLog2).i32(split.splitTiles()).i32(headsFirst ? 1 : 0).ptr(out)

@@ -98,6 +98,30 @@ class PrefillTilesTest {
                 PrefillAttentionKernel.Flavor.BASE).name());
         assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
                 PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B).name());
+        // wgmma: 128-key tiles of two warpgroups, unpadded rows in two stages plus 1 KB to align them; fast64b's
+        // kernels at other head dims and for the small tiles
+        var wgmma = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Flavor.WGMMA);
+        assertEquals("prefill_attention_wgmma_hd128", wgmma.name());
+        assertEquals(128, wgmma.keysPerTile());
+        assertEquals(256, wgmma.threads());
+        assertEquals(2 * 2 * 2 * 128 * 128 + 1024, wgmma.sharedBytes());
+        assertEquals("prefill_attention_fast_hd64", PrefillAttentionKernel.Variant.of(64, PrefillAttentionKernel.ROWS_PER_TILE,
+                PrefillAttentionKernel.Flavor.WGMMA).name());
+        assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
+                PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.WGMMA).name());
+        assertThrows(IllegalArgumentException.class, () -> PrefillAttentionKernel.Variant.of(128,
+                PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.AUTO));
+    }
+
+    @Test
+    void autoRunsTheWarpgroupKernelOnlyOnComputeCapabilityNine() {
+        assertEquals(PrefillAttentionKernel.Flavor.WGMMA, PrefillAttentionKernel.Flavor.AUTO.on(90));
+        assertEquals(PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.AUTO.on(89));
+        assertEquals(PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.AUTO.on(100));
+        assertEquals(PrefillAttentionKernel.Flavor.BASE, PrefillAttentionKernel.Flavor.BASE.on(80));
+        var e = assertThrows(IllegalArgumentException.class, () -> PrefillAttentionKernel.Flavor.WGMMA.on(80));
+        assertTrue(e.getMessage().contains("9.0") && e.getMessage().contains("8.0"), e.getMessage());
     }
 
     /** The big-tile kernel of flavor at head_dim 128: two stages of K and V (keys, 136) plus Q (128, 136), bf16. */
@@ -109,10 +133,12 @@ class PrefillTilesTest {
     }
 
     @Test
-    void theVariantPropertyTakesTheTwoFlavorsAndNamesThemForAnythingElse() {
+    void theVariantPropertyTakesTheFlavorsAndNamesThemForAnythingElse() {
         assertEquals(PrefillAttentionKernel.Flavor.BASE, PrefillAttentionKernel.Flavor.parse(" base"));
         assertEquals(PrefillAttentionKernel.Flavor.FAST64B, PrefillAttentionKernel.Flavor.parse("FAST64b "));
+        assertEquals(PrefillAttentionKernel.Flavor.WGMMA, PrefillAttentionKernel.Flavor.parse("wgmma"));
+        assertEquals(PrefillAttentionKernel.Flavor.AUTO, PrefillAttentionKernel.Flavor.parse("Auto"));
         var e = assertThrows(IllegalArgumentException.class, () -> PrefillAttentionKernel.Flavor.parse("fast64h"));
-        assertTrue(e.getMessage().contains("base or fast64b") && e.getMessage().contains("fast64h"), e.getMessage());
+        assertTrue(e.getMessage().contains("base, fast64b or wgmma") && e.getMessage().contains("fast64h"), e.getMessage());
     }
 }
