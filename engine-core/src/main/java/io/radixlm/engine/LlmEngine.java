@@ -74,14 +74,37 @@ public final class LlmEngine implements AutoCloseable {
             scheduler.add(seq);
         }
         InFlight inFlight = null;
-        while (inFlight != null || scheduler.hasWork()) {
-            InFlight next = inFlight != null && chainSteps && backend.runsStepsAhead()
-                    ? enqueueAhead(scheduler, inFlight) : null;
-            if (inFlight != null) resolve(scheduler, inFlight, listener);
-            if (next == null && scheduler.hasWork()) next = enqueueScheduled(scheduler, listener);
-            inFlight = next;
+        InFlight next = null;
+        try {
+            while (inFlight != null || scheduler.hasWork()) {
+                next = inFlight != null && chainSteps && backend.runsStepsAhead() ? enqueueAhead(scheduler, inFlight) : null;
+                if (inFlight != null) resolve(scheduler, inFlight, listener);
+                if (next == null && scheduler.hasWork()) next = enqueueScheduled(scheduler, listener);
+                inFlight = next;
+                next = null;
+            }
+        } catch (RuntimeException | Error e) {
+            abort(scheduler, e, inFlight, next);
+            throw e;
         }
         return seqs.stream().map(Sequence::toOutput).collect(Collectors.toList());
+    }
+
+    /**
+     * After a failure inside generate (a step's non-finite logits, a backend error, a listener that threw): waits
+     * for the steps still enqueued, so that the backend is done with their pages, then ends every unfinished sequence
+     * without caching its KV and returns its pages. Later failures of those steps are added to e as suppressed.
+     */
+    private static void abort(Scheduler scheduler, Throwable e, InFlight... steps) {
+        for (InFlight step : steps) {
+            if (step == null) continue;
+            try {
+                step.ids().await();
+            } catch (RuntimeException | Error later) {
+                if (later != e) e.addSuppressed(later);
+            }
+        }
+        scheduler.abortAll();
     }
 
     /**
@@ -254,6 +277,9 @@ public final class LlmEngine implements AutoCloseable {
 
     /** Number of KV pages and their size, for reports. */
     public int numKvPages() { return pool.numPages(); }
+
+    /** KV pages neither free nor evictable from the prefix cache: held by sequences or locked; 0 between generate calls. */
+    int numPagesHeld() { return pool.numPages() - pool.numFree() - cache.evictablePages(); }
 
     public int pageSize() { return options.pageSize(); }
 

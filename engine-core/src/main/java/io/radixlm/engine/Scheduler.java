@@ -188,6 +188,24 @@ final class Scheduler {
         unlock(seq);
     }
 
+    /**
+     * Ends every sequence not finished yet without caching its KV (after a failed step what it holds may be wrong):
+     * its pages past the cached prefix go back to the pool and its prefix is unlocked.
+     */
+    void abortAll() {
+        List<Sequence> unfinished = new ArrayList<>(running);
+        unfinished.addAll(waiting);
+        unfinished.addAll(starved);
+        running.clear();
+        waiting.clear();
+        starved.clear();
+        for (Sequence seq : unfinished) {
+            if (seq.status == Sequence.Status.FINISHED) continue;
+            releasePages(seq);
+            seq.status = Sequence.Status.FINISHED;
+        }
+    }
+
     private void releasePages(Sequence seq) {
         pool.free(seq.pages.slice(seq.numPagesFromCache, seq.pages.size()));
         seq.pages.truncate(0);

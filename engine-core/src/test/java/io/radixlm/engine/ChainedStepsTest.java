@@ -35,6 +35,8 @@ class ChainedStepsTest {
         private final Deque<Step> queued = new ArrayDeque<>();
         private Step latest;
         int enqueuedBehindAnother; // steps enqueued while an earlier one had not run
+        int failingStep = -1;      // the step (counted from 0) whose ids, like CUDA's on NaN logits, cannot be read
+        private int numSteps;
 
         StreamBackend(int maxPositions) { this.model = new ContextHashBackend(maxPositions); }
 
@@ -43,6 +45,7 @@ class ChainedStepsTest {
             final SamplingParams[] params;
             final int[] steps;
             final Step previous;
+            final int number = numSteps++;
             int[] ids;
 
             Step(ForwardBatch batch, SamplingParams[] params, int[] steps, Step previous) {
@@ -56,10 +59,15 @@ class ChainedStepsTest {
             public int[] await() {
                 while (ids == null) {
                     Step next = queued.pollFirst();
-                    next.ids = model.forwardSample(next.batch.withFedIds(next.previous), next.params, next.steps);
+                    next.ids = model.forwardSample(next.batch.withFedIds(next.previous == null ? null : next.previous.idsRun()),
+                            next.params, next.steps);
                 }
+                if (number == failingStep) throw new IllegalArgumentException("logit row 0 holds a NaN (step " + number + ")");
                 return ids;
             }
+
+            /** The ids once run, whether or not they can be read (a step fed from this one takes them on the device). */
+            PendingIds idsRun() { return PendingIds.done(ids); }
         }
 
         @Override
@@ -161,6 +169,52 @@ class ChainedStepsTest {
         Run roomy = generate(true, 512, List.of(), new EngineOptions(PAGE, 1000, 64, 16), requests);
         for (int i = 0; i < requests.size(); i++) {
             assertArrayEquals(roomy.outputs().get(i).outputIds(), chained.outputs().get(i).outputIds(), "request " + i);
+        }
+    }
+
+    /**
+     * A step whose ids cannot be read (NaN logits on the GPU), and a listener that throws: generate fails, waits for
+     * what it enqueued, and gives back every page its unfinished sequences held (none stay locked or leaked); the
+     * same engine then serves the requests as a fresh one does. Chained and not.
+     */
+    @Test
+    void aFailedGenerateGivesBackItsPagesAndTheEngineGoesOn() {
+        Random random = new Random(14);
+        List<Request> requests = requests(random, 8, 30, 25, true);
+        EngineOptions options = new EngineOptions(PAGE, 40, 32, 8);
+        Run fresh = generate(false, 512, List.of(), options, requests);
+        for (boolean chain : new boolean[] {false, true}) {
+            for (int failing : new int[] {0, 3, 9}) {
+                StreamBackend backend = new StreamBackend(512);
+                backend.failingStep = failing;
+                try (LlmEngine engine = new LlmEngine(backend, null, List.of(), options)) {
+                    engine.setChainSteps(chain);
+                    var e = assertThrows(IllegalArgumentException.class, () -> engine.generate(requests, TokenListener.NONE));
+                    assertTrue(e.getMessage().contains("step " + failing), e.getMessage());
+                    assertEquals(0, engine.numPagesHeld(), "chain " + chain + ", step " + failing + ": pages held after the failure");
+                    backend.failingStep = -1;
+                    List<RequestOutput> again = engine.generate(requests, TokenListener.NONE);
+                    for (int i = 0; i < requests.size(); i++) {
+                        assertArrayEquals(fresh.outputs().get(i).outputIds(), again.get(i).outputIds(),
+                                "chain " + chain + ", step " + failing + ", request " + i);
+                    }
+                    assertEquals(0, engine.numPagesHeld());
+                }
+            }
+            StreamBackend backend = new StreamBackend(512);
+            try (LlmEngine engine = new LlmEngine(backend, null, List.of(), options)) {
+                engine.setChainSteps(chain);
+                int[] tokens = {0};
+                TokenListener throwing = (id, token, delta) -> {
+                    if (++tokens[0] == 20) throw new IllegalStateException("listener gave up");
+                };
+                assertThrows(IllegalStateException.class, () -> engine.generate(requests, throwing));
+                assertEquals(0, engine.numPagesHeld(), "chain " + chain + ": pages held after the listener threw");
+                List<RequestOutput> again = engine.generate(requests, TokenListener.NONE);
+                for (int i = 0; i < requests.size(); i++) {
+                    assertArrayEquals(fresh.outputs().get(i).outputIds(), again.get(i).outputIds(), "request " + i);
+                }
+            }
         }
     }
 
