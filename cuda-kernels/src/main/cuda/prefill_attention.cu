@@ -311,6 +311,73 @@ __device__ __forceinline__ void attendKeyTile(const bf16* kTile, const bf16* vTi
     }
 }
 
+// Which tile, KV head and split a prefill CTA takes, and the key tiles [beginTile, endTile) of keysPerTile keys it
+// attends: split z takes [z · splitTiles, (z + 1) · splitTiles), the last split everything after; empty (beginTile >=
+// endTile) when the split lies past the tile's last key. headsFastest: grid (numKvHeads, numTiles, numSplits), so the
+// hardware, which starts CTAs in x-fastest order, starts every KV head of the heaviest tile (tiles come heaviest
+// first) before any lighter tile: longest-first over the whole launch, and the last wave holds only the lightest tiles.
+struct PrefillCta {
+    int tile, seq, firstToken, tileTokens, kvHead, split, numSplits;
+    int firstPos;   // position of the tile's first token
+    int numKeys;    // keys the tile's last token sees
+    int beginTile, endTile;
+};
+
+__device__ __forceinline__ PrefillCta prefillCta(const int* __restrict__ tiles, const int* __restrict__ positions,
+                                                 int headsFastest, int splitTiles, int keysPerTile) {
+    PrefillCta c;
+    c.tile = headsFastest ? blockIdx.y : blockIdx.x;
+    c.seq = tiles[c.tile * 4];
+    c.firstToken = tiles[c.tile * 4 + 1];
+    c.tileTokens = tiles[c.tile * 4 + 2];
+    c.kvHead = headsFastest ? blockIdx.x : blockIdx.y;
+    c.split = blockIdx.z;
+    c.numSplits = gridDim.z;
+    c.firstPos = positions[c.firstToken];
+    c.numKeys = positions[c.firstToken + c.tileTokens - 1] + 1;
+    const int numKeyTiles = (c.numKeys + keysPerTile - 1) / keysPerTile;
+    c.beginTile = c.split * splitTiles;
+    c.endTile = c.split + 1 == c.numSplits ? numKeyTiles : min(numKeyTiles, c.beginTile + splitTiles);
+    return c;
+}
+
+// Element offset of tile row r's (token, head) in q and out, (numTokens, numHeads, HD).
+template <int HD>
+__device__ __forceinline__ long prefillRowOffset(const PrefillCta& c, int r, int numHeads, int group) {
+    return ((long)(c.firstToken + r / group) * numHeads + c.kvHead * group + r % group) * HD;
+}
+
+// The end of tile row r in this thread (its quad holds the row's full max and sum; acc its two columns of each 8-dim
+// fragment, half 0: acc[f][0..1], half 1: acc[f][2..3]). One split: acc / sum as bf16 pairs into out. Several:
+// the row's unnormalised state into the split's slot (prefill_attention_reduce merges them); a row that saw no key of
+// this split leaves max -inf, sum 0, acc 0: weight 0 in the merge.
+template <int HD, int ROWS>
+__device__ __forceinline__ void storePrefillRow(const float (&acc)[HD / 8][4], int half, float runMax, float runSum,
+                                                int r, const PrefillCta& c, int numHeads, int numKvHeads,
+                                                bf16* __restrict__ out, float* __restrict__ partMax,
+                                                float* __restrict__ partSum, float* __restrict__ partAcc) {
+    const int quadCol = (threadIdx.x & 3) * 2;
+    if (c.numSplits == 1) {
+        float inv = 1.0f / runSum;  // > 0: a row always sees at least its own key
+        bf16* row = out + prefillRowOffset<HD>(c, r, numHeads, numHeads / numKvHeads);
+#pragma unroll
+        for (int f = 0; f < HD / 8; f++) {
+            *reinterpret_cast<uint32_t*>(row + f * 8 + quadCol) = packBf16(acc[f][half * 2] * inv, acc[f][half * 2 + 1] * inv);
+        }
+        return;
+    }
+    long state = ((long)(c.tile * numKvHeads + c.kvHead) * c.numSplits + c.split) * ROWS + r;
+    if ((threadIdx.x & 3) == 0) {
+        partMax[state] = runMax;
+        partSum[state] = runSum;
+    }
+    float* row = partAcc + state * HD;
+#pragma unroll
+    for (int f = 0; f < HD / 8; f++) {
+        *reinterpret_cast<float2*>(row + f * 8 + quadCol) = make_float2(acc[f][half * 2], acc[f][half * 2 + 1]);
+    }
+}
+
 // STEP_KEYS: keys per attendKeyTile call; KEYS (the shared-memory tile) or KEYS / 2, which computes each tile as
 // two halves: the barriers and cp.async waits of KEYS-key tiles with the S/P registers of STEP_KEYS keys. Every
 // entry now passes KEYS (the half-tile flavours were measured and removed); the loop stays as it was, since the
@@ -333,28 +400,14 @@ __device__ __forceinline__ void prefillAttention(
     bf16* smem = reinterpret_cast<bf16*>(prefillSmem);
     bf16* qTile = smem + 2 * STAGES * STAGE;
 
-    // headsFastest: grid (numKvHeads, numTiles, numSplits), so the hardware, which starts CTAs in x-fastest
-    // order, starts every KV head of the heaviest tile (tiles come heaviest first) before any lighter tile:
-    // longest-first over the whole launch, and the last wave holds only the lightest tiles.
-    const int tile = headsFastest ? blockIdx.y : blockIdx.x;
-    const int seq = tiles[tile * 4];
-    const int firstToken = tiles[tile * 4 + 1];
-    const int tileTokens = tiles[tile * 4 + 2];
-    const int kvHead = headsFastest ? blockIdx.x : blockIdx.y;
-    const int split = blockIdx.z;
-    const int numSplits = gridDim.z;
+    const PrefillCta c = prefillCta(tiles, positions, headsFastest, splitTiles, KEYS);
+    if (c.beginTile >= c.endTile) return;  // the whole CTA: this split lies past the tile's last key
     const int group = numHeads / numKvHeads;
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
     const int quadRow = lane >> 2;       // row within the 8-row half of an mma fragment
     const int quadCol = (lane & 3) * 2;  // first of the two columns a thread holds
-    const int* table = blockTables + (long)seq * maxPagesPerSeq;
-    const int firstPos = positions[firstToken];
-    const int numKeys = positions[firstToken + tileTokens - 1] + 1;  // keys the tile's last token sees
-    const int numKeyTiles = (numKeys + KEYS - 1) / KEYS;
-    const int beginTile = split * splitTiles;
-    if (beginTile >= numKeyTiles) return;  // the whole CTA: this split lies past the tile's last key
-    const int endTile = split + 1 == numSplits ? numKeyTiles : min(numKeyTiles, beginTile + splitTiles);
+    const int* table = blockTables + (long)c.seq * maxPagesPerSeq;
     const int pageShift = (pageSize & (pageSize - 1)) == 0 ? __ffs(pageSize) - 1 : -1;
 
     // This thread's rows (quadRow and quadRow + 8 of each of the warp's m-tiles) and their causal limits.
@@ -365,24 +418,22 @@ __device__ __forceinline__ void prefillAttention(
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             int t = ((warp * MT + m) * 16 + quadRow + half * 8) / group;
-            rowPos[m][half] = t < tileTokens ? positions[firstToken + t] : -1;
+            rowPos[m][half] = t < c.tileTokens ? positions[c.firstToken + t] : -1;
             warpMaxPos = max(warpMaxPos, rowPos[m][half]);
         }
     }
 #pragma unroll
     for (int offset = 4; offset < 32; offset <<= 1) warpMaxPos = max(warpMaxPos, __shfl_xor_sync(0xffffffffu, warpMaxPos, offset));
-    auto rowOffset = [&](int r) {  // element offset of row r's (token, head) in q and out
-        return ((long)(firstToken + r / group) * numHeads + kvHead * group + r % group) * HD;
-    };
+    auto rowOffset = [&](int r) { return prefillRowOffset<HD>(c, r, numHeads, group); };
 
     // Q as bf16: the mma A fragments straight from global float32 (read once per CTA), or with Q_SMEM into
     // qTile, which the first __syncthreads of the key loop publishes.
     uint32_t qFrag[QREGS][KSTEPS][4];  // unused (and optimised away) with Q_SMEM
     if constexpr (Q_SMEM) {
-        for (int c = threadIdx.x; c < ROWS * HD / 2; c += WARPS * 32) {
-            int r = c / (HD / 2);
-            int d = (c % (HD / 2)) * 2;
-            float2 v = r / group < tileTokens ? *reinterpret_cast<const float2*>(q + rowOffset(r) + d)
+        for (int e = threadIdx.x; e < ROWS * HD / 2; e += WARPS * 32) {
+            int r = e / (HD / 2);
+            int d = (e % (HD / 2)) * 2;
+            float2 v = r / group < c.tileTokens ? *reinterpret_cast<const float2*>(q + rowOffset(r) + d)
                                               : make_float2(0.0f, 0.0f);
             *reinterpret_cast<uint32_t*>(qTile + r * (HD + 8) + d) = packBf16(v.x, v.y);
         }
@@ -419,21 +470,21 @@ __device__ __forceinline__ void prefillAttention(
     // that the wait below always counts the same number of groups).
 #pragma unroll
     for (int i = 0; i < STAGES - 1; i++) {
-        if (beginTile + i < endTile) {
+        if (c.beginTile + i < c.endTile) {
             loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + i * STAGE, smem + (STAGES + i) * STAGE, kCache, vCache, table,
-                                             pageSize, pageShift, numKvHeads, kvHead, (beginTile + i) * KEYS, numKeys);
+                                             pageSize, pageShift, numKvHeads, c.kvHead, (c.beginTile + i) * KEYS, c.numKeys);
         }
         copyAsyncCommit();
     }
     int stage = 0;  // (kt - beginTile) % STAGES
-    for (int kt = beginTile; kt < endTile; kt++) {
+    for (int kt = c.beginTile; kt < c.endTile; kt++) {
         copyAsyncWait<STAGES - 2>();  // tile kt has landed: only the groups of the STAGES - 2 tiles after it may be in flight
         __syncthreads();              // ... for every thread's copies; and every warp is done with tile kt - 1's stage
         const int loadStage = stage == 0 ? STAGES - 1 : stage - 1;  // tile kt - 1's, now free, takes tile kt + STAGES - 1
-        if (kt + STAGES - 1 < endTile) {
+        if (kt + STAGES - 1 < c.endTile) {
             loadKvTile<HD, KEYS, WARPS * 32, BATCHED_LOOKUPS>(smem + loadStage * STAGE, smem + (STAGES + loadStage) * STAGE, kCache,
-                                             vCache, table, pageSize, pageShift, numKvHeads, kvHead,
-                                             (kt + STAGES - 1) * KEYS, numKeys);
+                                             vCache, table, pageSize, pageShift, numKvHeads, c.kvHead,
+                                             (kt + STAGES - 1) * KEYS, c.numKeys);
         }
         copyAsyncCommit();
         const int computeStage = stage;
@@ -449,7 +500,7 @@ __device__ __forceinline__ void prefillAttention(
                                                                 vTile + step * STEP_KEYS * (HD + 8),
                                                                 qTile + warp * MT * 16 * (HD + 8), qFrag, acc, runMax,
                                                                 runSum, rowPos, keyStart,
-                                                                keyStart + STEP_KEYS - 1 > firstPos, scaleLog2);
+                                                                keyStart + STEP_KEYS - 1 > c.firstPos, scaleLog2);
         }
     }
 
@@ -458,29 +509,8 @@ __device__ __forceinline__ void prefillAttention(
 #pragma unroll
         for (int half = 0; half < 2; half++) {
             if (rowPos[m][half] < 0) continue;
-            int r = (warp * MT + m) * 16 + quadRow + half * 8;
-            if (numSplits == 1) {
-                // Each quad has the full row sum; normalise and store bf16 pairs.
-                float inv = 1.0f / runSum[m][half];  // > 0: a row always sees at least its own key
-                bf16* row = out + rowOffset(r);
-#pragma unroll
-                for (int f = 0; f < DFRAGS; f++) {
-                    *reinterpret_cast<uint32_t*>(row + f * 8 + quadCol) =
-                            packBf16(acc[m][f][half * 2] * inv, acc[m][f][half * 2 + 1] * inv);
-                }
-            } else {
-                // A row that saw no key of this split leaves max -inf, sum 0, acc 0: weight 0 in the merge.
-                long state = ((long)(tile * numKvHeads + kvHead) * numSplits + split) * ROWS + r;
-                if ((lane & 3) == 0) {
-                    partMax[state] = runMax[m][half];
-                    partSum[state] = runSum[m][half];
-                }
-                float* row = partAcc + state * HD;
-#pragma unroll
-                for (int f = 0; f < DFRAGS; f++) {
-                    *reinterpret_cast<float2*>(row + f * 8 + quadCol) = make_float2(acc[m][f][half * 2], acc[m][f][half * 2 + 1]);
-                }
-            }
+            storePrefillRow<HD, ROWS>(acc[m], half, runMax[m][half], runSum[m][half], (warp * MT + m) * 16 + quadRow + half * 8,
+                                      c, numHeads, numKvHeads, out, partMax, partSum, partAcc);
         }
     }
 }
@@ -687,25 +717,14 @@ __device__ __forceinline__ void prefillAttentionWgmma(
     uint32_t base = (uint32_t)__cvta_generic_to_shared(prefillSmem);
     bf16* smem = reinterpret_cast<bf16*>(prefillSmem + ((1024 - (base & 1023)) & 1023));
 
-    const int tile = headsFastest ? blockIdx.y : blockIdx.x;
-    const int seq = tiles[tile * 4];
-    const int firstToken = tiles[tile * 4 + 1];
-    const int tileTokens = tiles[tile * 4 + 2];
-    const int kvHead = headsFastest ? blockIdx.x : blockIdx.y;
-    const int split = blockIdx.z;
-    const int numSplits = gridDim.z;
+    const PrefillCta c = prefillCta(tiles, positions, headsFastest, splitTiles, KEYS);
+    if (c.beginTile >= c.endTile) return;
     const int group = numHeads / numKvHeads;
     const int warp = threadIdx.x >> 5;
     const int lane = threadIdx.x & 31;
     const int quadRow = lane >> 2;
     const int quadCol = (lane & 3) * 2;
-    const int* table = blockTables + (long)seq * maxPagesPerSeq;
-    const int firstPos = positions[firstToken];
-    const int numKeys = positions[firstToken + tileTokens - 1] + 1;
-    const int numKeyTiles = (numKeys + KEYS - 1) / KEYS;
-    const int beginTile = split * splitTiles;
-    if (beginTile >= numKeyTiles) return;
-    const int endTile = split + 1 == numSplits ? numKeyTiles : min(numKeyTiles, beginTile + splitTiles);
+    const int* table = blockTables + (long)c.seq * maxPagesPerSeq;
     const int pageShift = (pageSize & (pageSize - 1)) == 0 ? __ffs(pageSize) - 1 : -1;
 
     // This thread's rows quadRow and quadRow + 8 of its warp's 16, and the last position any row of its
@@ -714,14 +733,12 @@ __device__ __forceinline__ void prefillAttentionWgmma(
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         int t = (warp * 16 + quadRow + half * 8) / group;
-        rowPos[0][half] = t < tileTokens ? positions[firstToken + t] : -1;
+        rowPos[0][half] = t < c.tileTokens ? positions[c.firstToken + t] : -1;
     }
     const int groupFirstToken = (threadIdx.x >> 7) * 64 / group;
-    const int groupLastToken = min(tileTokens - 1, ((threadIdx.x >> 7) * 64 + 63) / group);
-    const int groupMaxPos = groupLastToken >= groupFirstToken ? positions[firstToken + groupLastToken] : -1;
-    auto rowOffset = [&](int r) {
-        return ((long)(firstToken + r / group) * numHeads + kvHead * group + r % group) * HD;
-    };
+    const int groupLastToken = min(c.tileTokens - 1, ((threadIdx.x >> 7) * 64 + 63) / group);
+    const int groupMaxPos = groupLastToken >= groupFirstToken ? positions[c.firstToken + groupLastToken] : -1;
+    auto rowOffset = [&](int r) { return prefillRowOffset<HD>(c, r, numHeads, group); };
 
     uint32_t qFrag[KSTEPS][4];
 #pragma unroll
@@ -743,8 +760,8 @@ __device__ __forceinline__ void prefillAttentionWgmma(
     for (int f = 0; f < DFRAGS; f++) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.0f;
 
     int slot[KEYS * 16 / WG_THREADS];
-    auto kTileOf = [&](int kt) { return smem + (kt - beginTile) % STAGES * STAGE; };
-    auto vTileOf = [&](int kt) { return smem + (STAGES + (kt - beginTile) % STAGES) * STAGE; };
+    auto kTileOf = [&](int kt) { return smem + (kt - c.beginTile) % STAGES * STAGE; };
+    auto vTileOf = [&](int kt) { return smem + (STAGES + (kt - c.beginTile) % STAGES) * STAGE; };
     // S = Q·Kᵀ of key tile kt into s, issued and committed (not waited for)
     auto issueScores = [&](float (&s)[SFRAGS][4], int kt) {
         const bf16* kTile = kTileOf(kt);
@@ -765,7 +782,7 @@ __device__ __forceinline__ void prefillAttentionWgmma(
     auto softmaxAndIssueValues = [&](float (&s)[SFRAGS][4], int kt) {
         fenceOperands(s);
         const int keyStart = kt * KEYS;
-        onlineSoftmaxFast<SFRAGS, DFRAGS>(s, acc, runMax, runSum, rowPos[0], keyStart, keyStart + KEYS - 1 > firstPos,
+        onlineSoftmaxFast<SFRAGS, DFRAGS>(s, acc, runMax, runSum, rowPos[0], keyStart, keyStart + KEYS - 1 > c.firstPos,
                                           scaleLog2);
         uint32_t pFrag[PSTEPS][4];
 #pragma unroll
@@ -788,26 +805,26 @@ __device__ __forceinline__ void prefillAttentionWgmma(
     };
     // key tiles [beginTile, groupEnd) hold keys some row of this warpgroup sees; it skips the rest (state left
     // alone, exact), but takes part in every barrier and copy
-    const int groupEnd = groupMaxPos < 0 ? beginTile : min(endTile, groupMaxPos / KEYS + 1);
+    const int groupEnd = groupMaxPos < 0 ? c.beginTile : min(c.endTile, groupMaxPos / KEYS + 1);
 #pragma unroll
     for (int i = 0; i < STAGES - 1; i++) {
-        if (beginTile + i < endTile) {
-            lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (beginTile + i) * KEYS, numKeys);
-            issueSwizzledKvTile<KEYS>(kTileOf(beginTile + i), vTileOf(beginTile + i), kCache, vCache, slot, numKvHeads, kvHead);
+        if (c.beginTile + i < c.endTile) {
+            lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (c.beginTile + i) * KEYS, c.numKeys);
+            issueSwizzledKvTile<KEYS>(kTileOf(c.beginTile + i), vTileOf(c.beginTile + i), kCache, vCache, slot, numKvHeads, c.kvHead);
         }
         copyAsyncCommit();
     }
-    if (beginTile + STAGES - 1 < endTile) {
-        lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (beginTile + STAGES - 1) * KEYS, numKeys);
+    if (c.beginTile + STAGES - 1 < c.endTile) {
+        lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (c.beginTile + STAGES - 1) * KEYS, c.numKeys);
     }
-    for (int kt = beginTile; kt < endTile; kt++) {
+    for (int kt = c.beginTile; kt < c.endTile; kt++) {
         copyAsyncWait<STAGES - 2>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the copies, visible to the MMAs' reads
         __syncthreads();  // ... for every thread's copies; and tile kt - 1's stage is free in both warpgroups
-        if (kt + STAGES - 1 < endTile) {
+        if (kt + STAGES - 1 < c.endTile) {
             issueSwizzledKvTile<KEYS>(kTileOf(kt + STAGES - 1), vTileOf(kt + STAGES - 1), kCache, vCache, slot,
-                                      numKvHeads, kvHead);
-            if (kt + STAGES < endTile) lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (kt + STAGES) * KEYS, numKeys);
+                                      numKvHeads, c.kvHead);
+            if (kt + STAGES < c.endTile) lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (kt + STAGES) * KEYS, c.numKeys);
         }
         copyAsyncCommit();
         if (kt >= groupEnd) continue;
@@ -822,26 +839,8 @@ __device__ __forceinline__ void prefillAttentionWgmma(
 #pragma unroll
     for (int half = 0; half < 2; half++) {
         if (rowPos[0][half] < 0) continue;
-        int r = warp * 16 + quadRow + half * 8;
-        if (numSplits == 1) {
-            float inv = 1.0f / runSum[half];
-            bf16* row = out + rowOffset(r);
-#pragma unroll
-            for (int f = 0; f < DFRAGS; f++) {
-                *reinterpret_cast<uint32_t*>(row + f * 8 + quadCol) = packBf16(acc[f][half * 2] * inv, acc[f][half * 2 + 1] * inv);
-            }
-        } else {
-            long state = ((long)(tile * numKvHeads + kvHead) * numSplits + split) * WG_ROWS + r;
-            if ((lane & 3) == 0) {
-                partMax[state] = runMax[half];
-                partSum[state] = runSum[half];
-            }
-            float* row = partAcc + state * HD;
-#pragma unroll
-            for (int f = 0; f < DFRAGS; f++) {
-                *reinterpret_cast<float2*>(row + f * 8 + quadCol) = make_float2(acc[f][half * 2], acc[f][half * 2 + 1]);
-            }
-        }
+        storePrefillRow<HD, WG_ROWS>(acc, half, runMax[half], runSum[half], warp * 16 + quadRow + half * 8, c, numHeads,
+                                     numKvHeads, out, partMax, partSum, partAcc);
     }
 #else
     __trap();  // the warpgroup MMA needs sm_90a
