@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
     struct V { const char* name; Kernel k; int smem; int threads; } vars[] = {
         {"base", prefill_attention_hd128, 2 * (4 * 32 * 136 + 128 * 136), 128},
         {"fast64b", prefill_attention_fast64b_hd128, 2 * (4 * 64 * 136 + 128 * 136), 128},
-        {"wgmma", prefill_attention_wgmma_hd128, 2 * 2 * 128 * 128 * 2 + 1024, 256}};
+        {"wgmma", prefill_attention_wgmma_hd128, 3 * 2 * 128 * 128 * 2 + 1024, 256}};
     // reference rows in double
     std::vector<int> refTok = {0, 1, 31, 32, 33, 127, 1000, n / 2 + 3, n - 2, n - 1};
     std::vector<bf16> out((size_t)n * H * HD);

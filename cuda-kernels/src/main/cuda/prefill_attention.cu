@@ -591,7 +591,8 @@ PREFILL_ATTENTION_ENTRY(prefill_attention_small_hd128, 128, 4, 1, 64, false, fal
 // prefill_attention_wgmma_hd128 (Hopper, sm_90a): the same tiles, rows, key tiles from absolute position 0,
 // split states and output as prefill_attention_fast64b_hd128, on the warpgroup MMA (wgmma.mma_async) instead of
 // mma.sync. The CTA is two warpgroups (8 warps), warpgroup g owning rows [64g, 64g + 64) of the tile's 128 (warp w:
-// rows [16w, 16w + 16), as with one m-tile per warp). Per 128-key tile, each warpgroup computes S = Q·Kᵀ as 16
+// rows [16w, 16w + 16), as with one m-tile per warp); warpgroup 1 runs half a tile behind warpgroup 0, so that one's
+// softmax overlaps the other's MMAs (LAG in prefillAttentionWgmma). Per 128-key tile, each warpgroup computes S = Q·Kᵀ as 16
 // m64n64k16 MMAs (Q from registers, K from shared memory; one m64n128k16 over the 128 keys gave wrong scores on the
 // H200, two n64 halves are right and as fast), the online softmax in registers (onlineSoftmaxFast, on the same
 // fragment layout as mma.sync's), and O += P·V as 8 m64n128k16 MMAs (P from registers, V from shared memory read
@@ -702,7 +703,7 @@ __device__ __forceinline__ void issueSwizzledKvTile(bf16* kTile, bf16* vTile, co
     }
 }
 
-template <int KEYS, int STAGES>
+template <int KEYS, int STAGES, bool LAG>
 __device__ __forceinline__ void prefillAttentionWgmma(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ blockTables, const int* __restrict__ tiles,
@@ -806,32 +807,60 @@ __device__ __forceinline__ void prefillAttentionWgmma(
     // key tiles [beginTile, groupEnd) hold keys some row of this warpgroup sees; it skips the rest (state left
     // alone, exact), but takes part in every barrier and copy
     const int groupEnd = groupMaxPos < 0 ? c.beginTile : min(c.endTile, groupMaxPos / KEYS + 1);
+    // AHEAD: key tiles copied ahead of the one being computed. LAG (the two warpgroups out of step): warpgroup 1 runs
+    // the softmax and P·V of tile kt - 1 after the barrier of tile kt, while warpgroup 0 computes S of tile kt, so that
+    // one's softmax overlaps the other's MMAs; a stage is then read until the barrier after next, and the copies go one
+    // tile ahead into the stage of tile kt - 2.
+    constexpr int AHEAD = LAG ? STAGES - 2 : STAGES - 1;
+    static_assert(AHEAD >= 1, "the copies of the next key tile need a stage of their own");
 #pragma unroll
-    for (int i = 0; i < STAGES - 1; i++) {
+    for (int i = 0; i < AHEAD; i++) {
         if (c.beginTile + i < c.endTile) {
             lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (c.beginTile + i) * KEYS, c.numKeys);
             issueSwizzledKvTile<KEYS>(kTileOf(c.beginTile + i), vTileOf(c.beginTile + i), kCache, vCache, slot, numKvHeads, c.kvHead);
         }
         copyAsyncCommit();
     }
-    if (c.beginTile + STAGES - 1 < c.endTile) {
-        lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (c.beginTile + STAGES - 1) * KEYS, c.numKeys);
+    if (c.beginTile + AHEAD < c.endTile) {
+        lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (c.beginTile + AHEAD) * KEYS, c.numKeys);
     }
+    const bool lagging = LAG && (threadIdx.x >> 7) == 1;
+    float s[SFRAGS][4];
+    bool scored = false;  // lagging: s holds the scores of tile kt - 1, their softmax not yet run
     for (int kt = c.beginTile; kt < c.endTile; kt++) {
-        copyAsyncWait<STAGES - 2>();
+        copyAsyncWait<AHEAD - 1>();
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the copies, visible to the MMAs' reads
-        __syncthreads();  // ... for every thread's copies; and tile kt - 1's stage is free in both warpgroups
-        if (kt + STAGES - 1 < c.endTile) {
-            issueSwizzledKvTile<KEYS>(kTileOf(kt + STAGES - 1), vTileOf(kt + STAGES - 1), kCache, vCache, slot,
-                                      numKvHeads, c.kvHead);
-            if (kt + STAGES < c.endTile) lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (kt + STAGES) * KEYS, c.numKeys);
+        __syncthreads();  // ... for every thread's copies; and the stage refilled below is done with in both warpgroups
+        if (kt + AHEAD < c.endTile) {
+            issueSwizzledKvTile<KEYS>(kTileOf(kt + AHEAD), vTileOf(kt + AHEAD), kCache, vCache, slot, numKvHeads, c.kvHead);
+            if (kt + AHEAD + 1 < c.endTile) {
+                lookupKvSlots<KEYS>(slot, table, pageSize, pageShift, (kt + AHEAD + 1) * KEYS, c.numKeys);
+            }
         }
         copyAsyncCommit();
+        if (lagging) {
+            if (scored) {
+                softmaxAndIssueValues(s, kt - 1);
+                wgmmaWait<0>();
+                fenceOperands(acc);
+                scored = false;
+            }
+            if (kt < groupEnd) {
+                issueScores(s, kt);
+                wgmmaWait<0>();
+                scored = true;
+            }
+            continue;
+        }
         if (kt >= groupEnd) continue;
-        float s[SFRAGS][4];
         issueScores(s, kt);
         wgmmaWait<0>();
         softmaxAndIssueValues(s, kt);
+        wgmmaWait<0>();
+        fenceOperands(acc);
+    }
+    if (scored) {  // no copy follows the last tile: its stage is intact
+        softmaxAndIssueValues(s, c.endTile - 1);
         wgmmaWait<0>();
         fenceOperands(acc);
     }
@@ -847,16 +876,18 @@ __device__ __forceinline__ void prefillAttentionWgmma(
 #endif
 }
 
-#define PREFILL_ATTENTION_WGMMA_ENTRY(NAME, KEYS, STAGES)                                                              \
+#define PREFILL_ATTENTION_WGMMA_ENTRY(NAME, KEYS, STAGES, LAG)                                                              \
     extern "C" __global__ void __launch_bounds__(WG_THREADS, 1) NAME(                                             \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* blockTables, \
             const int* tiles, int maxPagesPerSeq, int pageSize, int numHeads, int numKvHeads, float scaleLog2,   \
             int splitTiles, int headsFastest, bf16* out, float* partMax, float* partSum, float* partAcc) {       \
-        prefillAttentionWgmma<KEYS, STAGES>(q, kCache, vCache, positions, blockTables, tiles, maxPagesPerSeq, pageSize,  \
+        prefillAttentionWgmma<KEYS, STAGES, LAG>(q, kCache, vCache, positions, blockTables, tiles, maxPagesPerSeq, pageSize,  \
                                       numHeads, numKvHeads, scaleLog2, splitTiles, headsFastest, out, partMax,     \
                                       partSum, partAcc);                                                         \
     }
-// 128-key tiles, two stages (128 KB of shared memory). Measured at 8k tokens, 8B shape, per layer, against 2.05 ms for
-// fast64b: 64-key tiles 1.75-1.80 ms; 128-key 1.58-1.64 ms; a copying warp with mbarriers instead of the CTA barrier
-// 2.24-2.31 ms; each warpgroup issuing S of the next tile before its softmax 1.78-1.83 ms (BENCHMARKS.md).
-PREFILL_ATTENTION_WGMMA_ENTRY(prefill_attention_wgmma_hd128, 128, 2)
+// 128-key tiles, three stages (192 KB of shared memory), warpgroup 1 half a tile behind warpgroup 0. Measured at 8k
+// tokens, 8B shape, per layer, against 2.05 ms for fast64b: 64-key tiles in step 1.75-1.80 ms; 128-key tiles in step
+// 1.58-1.64 ms; out of step 1.550 ms (2k tokens: 0.141 ms against 0.158 in step); out of step with 64-key tiles
+// 1.689 ms; a copying warp with mbarriers instead of the CTA barrier 2.24-2.31 ms; each warpgroup issuing S of the
+// next tile before its softmax 1.78-1.83 ms (BENCHMARKS.md).
+PREFILL_ATTENTION_WGMMA_ENTRY(prefill_attention_wgmma_hd128, 128, 3, true)

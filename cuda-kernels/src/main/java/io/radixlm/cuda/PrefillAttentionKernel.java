@@ -27,14 +27,15 @@ public final class PrefillAttentionKernel {
     /**
      * Which big-tile kernel runs: -Dradixlm.prefillVariant=base|fast64b|wgmma, unset: wgmma on compute capability 9.0
      * at head_dim 128, else fast64b (measured on the H200 at 8k tokens, 8B shape, per layer, heads order: base
-     * 2.376 ms, fast64b 2.055, wgmma 1.58-1.64). base: the reference kernel and A/B baseline. fast64b: the softmax in
-     * fewer instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in one MUFU op, no
+     * 2.376 ms, fast64b 2.055, wgmma 1.55). base: the reference kernel and A/B baseline. fast64b: the softmax in fewer
+     * instructions (scale folded into the FFMA before exp2, mask only near the diagonal, exp2 in one MUFU op, no
      * rescale when no row's max moved), 64-key K/V tiles at head_dim 128 (half the barriers per FLOP, a few spilled
      * registers) and the page-slot lookups of a tile's copies issued together; at other head dims it runs the fast
-     * softmax on base's tiles (prefill_attention_fast_hd*). wgmma: fast64b's softmax on Hopper's warpgroup MMA, 128-key
-     * tiles, two warpgroups per CTA (prefill_attention_wgmma_hd128); at other head dims, or on another GPU, fast64b
-     * runs instead. Eight other flavours (fast, fast3, fast64, fast64h, fast64hb, w8, fast64hd, w8d) were measured and
-     * removed: BENCHMARKS.md has their times. The small tiles always run their one kernel.
+     * softmax on base's tiles (prefill_attention_fast_hd*). wgmma: fast64b's softmax on Hopper's warpgroup MMA,
+     * 128-key tiles, two warpgroups per CTA half a tile apart (prefill_attention_wgmma_hd128); at other head dims, or
+     * on another GPU, fast64b runs instead. Eight other flavours (fast, fast3, fast64, fast64h, fast64hb, w8,
+     * fast64hd, w8d) were measured and removed: BENCHMARKS.md has their times. The small tiles always run their one
+     * kernel.
      */
     public static final Flavor DEFAULT_FLAVOR = Flavor.parse(System.getProperty("radixlm.prefillVariant", "auto"));
     /**
@@ -136,8 +137,10 @@ public final class PrefillAttentionKernel {
      * for fast64b's 64-key tiles; or prefill_attention_wgmma_hd128 (wgmma true: 128-key tiles, 256 threads).
      */
     record Variant(String name, int rowsPerTile, int keysPerTile, boolean qInSharedMemory, int headDim, boolean wgmma) {
-        /** K/V tiles in flight: the STAGES of every entry. */
+        /** K/V tiles in flight: the STAGES of every entry but the wgmma kernel's. */
         static final int NUM_STAGES = 2;
+        /** The wgmma kernel's stages: a tile is read until the barrier after next (its warpgroups run out of step). */
+        static final int WGMMA_STAGES = 3;
         /** The wgmma kernel's shared memory starts at a 1024-byte boundary (its swizzle's period). */
         static final int WGMMA_ALIGNMENT = 1024;
 
@@ -160,10 +163,10 @@ public final class PrefillAttentionKernel {
 
         /**
          * NUM_STAGES stages of K and V tiles (keysPerTile, headDim + 8) bf16, plus Q (rowsPerTile, headDim + 8) bf16;
-         * the wgmma kernel's tiles are unpadded (keysPerTile, headDim), plus room to align them.
+         * the wgmma kernel's WGMMA_STAGES stages are unpadded (keysPerTile, headDim), plus room to align them.
          */
         int sharedBytes() {
-            if (wgmma) return 2 * 2 * NUM_STAGES * keysPerTile * headDim + WGMMA_ALIGNMENT;
+            if (wgmma) return 2 * 2 * WGMMA_STAGES * keysPerTile * headDim + WGMMA_ALIGNMENT;
             int stride = headDim + 8;
             return 2 * (2 * NUM_STAGES * keysPerTile * stride + (qInSharedMemory ? rowsPerTile * stride : 0));
         }

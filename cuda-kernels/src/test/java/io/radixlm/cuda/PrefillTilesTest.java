@@ -98,14 +98,14 @@ class PrefillTilesTest {
                 PrefillAttentionKernel.Flavor.BASE).name());
         assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
                 PrefillAttentionKernel.SMALL_ROWS_PER_TILE, PrefillAttentionKernel.Flavor.FAST64B).name());
-        // wgmma: 128-key tiles of two warpgroups, unpadded rows in two stages plus 1 KB to align them; fast64b's
+        // wgmma: 128-key tiles of two warpgroups, unpadded rows in three stages plus 1 KB to align them; fast64b's
         // kernels at other head dims and for the small tiles
         var wgmma = PrefillAttentionKernel.Variant.of(128, PrefillAttentionKernel.ROWS_PER_TILE,
                 PrefillAttentionKernel.Flavor.WGMMA);
         assertEquals("prefill_attention_wgmma_hd128", wgmma.name());
         assertEquals(128, wgmma.keysPerTile());
         assertEquals(256, wgmma.threads());
-        assertEquals(2 * 2 * 2 * 128 * 128 + 1024, wgmma.sharedBytes());
+        assertEquals(2 * 2 * 3 * 128 * 128 + 1024, wgmma.sharedBytes());
         assertEquals("prefill_attention_fast_hd64", PrefillAttentionKernel.Variant.of(64, PrefillAttentionKernel.ROWS_PER_TILE,
                 PrefillAttentionKernel.Flavor.WGMMA).name());
         assertEquals("prefill_attention_small_hd128", PrefillAttentionKernel.Variant.of(128,
