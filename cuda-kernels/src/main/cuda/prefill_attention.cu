@@ -643,10 +643,9 @@ __device__ __forceinline__ void wgmmaM64N64(float (&d)[8][4], const uint32_t (&a
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bDesc), "r"(accumulate));
 }
 
-// d (64 × 128 f32, 64 per thread) = (accumulate ? d : 0) + A · B; A 64 × 16 bf16 from registers, B 16 × 128 from
-// shared memory, K-major (TRANS_B 0, K's rows) or N-major read transposed (TRANS_B 1, V's rows).
-template <int TRANS_B>
-__device__ __forceinline__ void wgmmaM64N128(float (&d)[16][4], const uint32_t (&a)[4], uint64_t bDesc, int accumulate) {
+// d (64 × 128 f32, 64 per thread) += A · B; A 64 × 16 bf16 from registers, B 16 × 128 from shared memory stored
+// N-major (dims contiguous, as V's rows are), read transposed (imm-trans-b 1).
+__device__ __forceinline__ void wgmmaM64N128Trans(float (&d)[16][4], const uint32_t (&a)[4], uint64_t bDesc) {
     asm volatile(
         "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
@@ -654,7 +653,7 @@ __device__ __forceinline__ void wgmmaM64N128(float (&d)[16][4], const uint32_t (
         " %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39,"
         " %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58,"
         " %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, p, 1, 1, %70;\n}\n"
+        "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
         : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),
           "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
           "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]), "+f"(d[4][0]), "+f"(d[4][1]),
@@ -666,7 +665,7 @@ __device__ __forceinline__ void wgmmaM64N128(float (&d)[16][4], const uint32_t (
           "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]), "+f"(d[13][0]), "+f"(d[13][1]),
           "+f"(d[13][2]), "+f"(d[13][3]), "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
           "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bDesc), "r"(accumulate), "n"(TRANS_B));
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(bDesc), "r"(1));
 }
 #endif
 
@@ -800,7 +799,7 @@ __device__ __forceinline__ void prefillAttentionWgmma(
         for (int j = 0; j < PSTEPS; j++) {
             // N-major B, read transposed: keys 16j.. (two 8-key groups, 1024 bytes apart), the dims' halves
             // HALF_BYTES apart
-            wgmmaM64N128<1>(acc, pFrag[j], swizzled128Desc(vTile + j * 16 * 64, HALF_BYTES, 1024), 1);
+            wgmmaM64N128Trans(acc, pFrag[j], swizzled128Desc(vTile + j * 16 * 64, HALF_BYTES, 1024));
         }
         wgmmaCommit();
     };
