@@ -82,6 +82,14 @@ __device__ __forceinline__ float fastExp2(float x) {
     return y;
 }
 
+// The cache slot of key (its page from the table, its offset in the page), or -1 for a key at or past numKeys.
+// pageShift: log2(pageSize) when it is a power of two, else -1.
+__device__ __forceinline__ int keySlotOrNone(const int* __restrict__ table, int pageSize, int pageShift, int key,
+                                             int numKeys) {
+    int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+    return key < numKeys ? table[page] * pageSize + (key - page * pageSize) : -1;
+}
+
 // Starts copying keys [keyStart, keyStart + KEYS) of one KV head into kTile and vTile (KEYS, HD + 8);
 // keys at or past numKeys become zeros (a masked key's V must be 0, not stale NaN, since P·V sums it).
 // pageShift: log2(pageSize) when it is a power of two (a shift instead of an integer division per row), else -1.
@@ -100,9 +108,7 @@ __device__ __forceinline__ void loadKvTile(bf16* kTile, bf16* vTile, const bf16*
         int slot[PIECES];  // -1: key at or past numKeys, copy zeros
 #pragma unroll
         for (int i = 0; i < PIECES; i++) {
-            int key = keyStart + (threadIdx.x + i * THREADS) / CHUNKS;
-            int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
-            slot[i] = key < numKeys ? table[page] * pageSize + (key - page * pageSize) : -1;
+            slot[i] = keySlotOrNone(table, pageSize, pageShift, keyStart + (threadIdx.x + i * THREADS) / CHUNKS, numKeys);
         }
 #pragma unroll
         for (int i = 0; i < PIECES; i++) {
@@ -677,9 +683,7 @@ __device__ __forceinline__ void lookupKvSlots(int (&slot)[PIECES], const int* __
                                               int pageShift, int keyStart, int numKeys) {
 #pragma unroll
     for (int i = 0; i < PIECES; i++) {
-        int key = keyStart + (threadIdx.x + i * WG_THREADS) / 16;
-        int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
-        slot[i] = key < numKeys ? table[page] * pageSize + (key - page * pageSize) : -1;
+        slot[i] = keySlotOrNone(table, pageSize, pageShift, keyStart + (threadIdx.x + i * WG_THREADS) / 16, numKeys);
     }
 }
 
