@@ -287,6 +287,9 @@ public final class CudaBackend implements Backend {
      */
     public void setGraphsEnabled(boolean enabled) { this.graphsEnabled = enabled; }
 
+    /** Decode graphs captured since the step buffers were last replaced (one per bucket, context class and table width). */
+    int decodeGraphsCaptured() { return graphs.size(); }
+
     /** The GPU this backend runs on (tests ask how it launches kernels). */
     CudaDevice device() { return device; }
 
@@ -341,7 +344,7 @@ public final class CudaBackend implements Backend {
         if (fedRows != null && fedFrom != buffers.sampled) throw new IllegalStateException("the step buffers grew under fed ids");
         steps++;
         if (bucket > 0) {
-            graphs.replay(bucket, DecodeGraphs.shortContext(batch), () -> CudaGraph.capture(device, step));
+            graphs.replay(bucket, DecodeGraphs.shortContext(batch), buffers.tableStride, () -> CudaGraph.capture(device, step));
         } else {
             step.run();
         }
@@ -369,13 +372,15 @@ public final class CudaBackend implements Backend {
         int pagesPerSeq = pagesPerSeq(batch);
         if (bucket > 0) {
             ensureBuffers(bucket, bucket, bucket, pagesPerSeq);
-            StepMetadata.paddedDecode(batch, bucket, numPages, pageSize, buffers.maxPagesPerSeq).upload(buffers, sampleParams);
+            StepMetadata.paddedDecode(batch, bucket, numPages, pageSize,
+                    StepMetadata.tableStride(pagesPerSeq, buffers.maxPagesPerSeq)).upload(buffers, sampleParams);
             // the graph replays at later contexts of the same class: the attention is picked for the class's bound
             int maxKeys = DecodeGraphs.shortContext(batch) ? PagedAttentionKernel.CLUSTER_MAX_KEYS : Integer.MAX_VALUE;
             return () -> enqueueStep(bucket, bucket, bucket, AttentionSplit.decodeOnly(bucket, maxKeys), null);
         }
         ensureBuffers(batch.numTokens(), batch.logitRows().length, batch.numSeqs(), pagesPerSeq);
-        StepMetadata metadata = StepMetadata.of(batch, buffers.maxPagesPerSeq, config.groupSize(), prefillKernelEnabled);
+        StepMetadata metadata = StepMetadata.of(batch, StepMetadata.tableStride(pagesPerSeq, buffers.maxPagesPerSeq),
+                config.groupSize(), prefillKernelEnabled);
         metadata.upload(buffers, sampleParams);
         PrefillAttentionKernel.Split keySplit = prefillSplitEnabled
                 ? prefillAttention.split(metadata.prefillTiles(), batch.positions(), config.numKvHeads(),
@@ -579,7 +584,7 @@ public final class CudaBackend implements Backend {
     private PagedAttentionKernel.Layout decodeAttention(int l, int numTokens, int numSeqs, AttentionSplit split) {
         StepBuffers b = buffers;
         var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
-                pageSize, numPages + 1, b.maxPagesPerSeq);
+                pageSize, numPages + 1, b.tableStride);
         if (split.numDecodeTokens() > 0) {
             // with prefill tiles in the step, their tokens are skipped here (and written by the prefill kernel); a
             // fused V3 kernel, or one in clusters, writes attnOut itself, and the reduce then launches nothing

@@ -7,14 +7,17 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 256) and context class (short or
- * not): a decode batch of n sequences is padded to the smallest bucket ≥ n and replays that bucket's graph. The graphs read
- * their inputs from the step buffers, so they stay valid until those are replaced ({@link #close}).
+ * Captured decode steps, one CUDA graph per batch-size bucket (1, 2, 4, ..., 256), context class (short or not) and
+ * block-table width (pages a row, a power of two: StepMetadata.tableStride): a decode batch of n sequences is padded
+ * to the smallest bucket ≥ n and replays that bucket's graph. The graphs read their inputs from the step buffers, so
+ * they stay valid until those are replaced ({@link #close}).
  */
 final class DecodeGraphs implements AutoCloseable {
     static final int MAX_BUCKET = 256;
 
-    private final Map<Integer, CudaGraph> byBucket = new HashMap<>();
+    private record Key(int bucket, boolean shortContext, int tableStride) { }
+
+    private final Map<Key, CudaGraph> graphs = new HashMap<>();
 
     /**
      * The bucket for a pure decode batch (one new token per sequence, every token a logit row in
@@ -30,13 +33,17 @@ final class DecodeGraphs implements AutoCloseable {
     }
 
     /**
-     * Replays the graph of the bucket and context class, capturing it first with capture when there is none yet.
-     * shortContext: no sequence attends more than {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys, so that the
-     * captured attention may be the kind that only suits short contexts; a batch past it gets its own graph.
+     * Replays the graph of the bucket, context class and table width, capturing it first with capture when there is
+     * none yet. shortContext: no sequence attends more than {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys, so that
+     * the captured attention may be the kind that only suits short contexts; a batch past it gets its own graph.
+     * tableStride: the width of the step's block-table rows, which the captured kernels read as their stride.
      */
-    void replay(int bucket, boolean shortContext, Supplier<CudaGraph> capture) {
-        byBucket.computeIfAbsent(shortContext ? -bucket : bucket, b -> capture.get()).replay();
+    void replay(int bucket, boolean shortContext, int tableStride, Supplier<CudaGraph> capture) {
+        graphs.computeIfAbsent(new Key(bucket, shortContext, tableStride), k -> capture.get()).replay();
     }
+
+    /** Graphs captured so far. */
+    int size() { return graphs.size(); }
 
     /** Whether every sequence of batch attends at most {@link PagedAttentionKernel#CLUSTER_MAX_KEYS} keys. */
     static boolean shortContext(ForwardBatch batch) {
@@ -52,7 +59,7 @@ final class DecodeGraphs implements AutoCloseable {
 
     @Override
     public void close() {
-        for (CudaGraph graph : byBucket.values()) graph.close();
-        byBucket.clear();
+        for (CudaGraph graph : graphs.values()) graph.close();
+        graphs.clear();
     }
 }

@@ -13,6 +13,8 @@ final class StepBuffers implements AutoCloseable {
     final int maxRows;
     final int maxSeqs;
     final int maxPagesPerSeq;
+    /** This step's block-table row width (pages, at most maxPagesPerSeq): the stride the attention kernels read. */
+    int tableStride;
     // The step's int inputs: slices of `inputs`, laid out back to back for each step's sizes (layInputs), so that
     // one copy uploads them all. A decode graph's bucket always gets the same layout, so its captured pointers hold.
     DeviceMemory tokenIds;    // (numTokens) int; -1 - r: the id the previous step sampled in row r (see sampled)
@@ -21,7 +23,7 @@ final class StepBuffers implements AutoCloseable {
     DeviceMemory tokenSeq;    // (numTokens) int: the sequence of each token
     DeviceMemory logitRows;   // (numRows) int
     DeviceMemory prefillToken; // (numTokens) int: 1 where prefill_attention serves the token
-    DeviceMemory blockTables; // (numSeqs, maxPagesPerSeq) int
+    DeviceMemory blockTables; // (numSeqs, tableStride) int
     DeviceMemory prefillTiles; // (numTiles, PrefillAttentionKernel.TILE_INTS) int: at most one tile per token
     DeviceMemory sampleParams; // (numRows, SamplingKernel.PARAMS_PER_ROW) int64: sample_rows' parameters
     private final DeviceMemory inputs; // room for the slices above at their largest
@@ -50,7 +52,7 @@ final class StepBuffers implements AutoCloseable {
         this.maxPagesPerSeq = maxPagesPerSeq;
         long t = maxTokens;
         inputs = device.allocate(4L * inputInts(maxTokens, maxRows, maxSeqs, maxTokens));
-        layInputs(maxTokens, maxRows, maxSeqs, maxTokens);
+        layInputs(maxTokens, maxRows, maxSeqs, maxTokens, maxPagesPerSeq);
         residual = device.allocate(4 * t * c.hiddenSize());
         normed = device.allocate(2 * t * c.hiddenSize());
         qkv = device.allocate(4 * t * (c.qDim() + 2L * c.kvDim()));
@@ -71,15 +73,18 @@ final class StepBuffers implements AutoCloseable {
 
     /**
      * Cuts the step's inputs from one allocation, back to back in the order of the fields, for numTokens
-     * tokens, numRows logit rows, numSeqs sequences and numTiles prefill tiles (each at least one element).
+     * tokens, numRows logit rows, numSeqs sequences of block-table rows tableStride pages wide and numTiles prefill
+     * tiles (each at least one element).
      * The sampling parameters come last, so that a decode graph's inputs sit where they were captured whether
      * or not a step samples.
      */
-    void layInputs(int numTokens, int numRows, int numSeqs, int numTiles) {
-        if (!fits(numTokens, numRows, numSeqs, 1) || numTiles > maxTokens) {
+    void layInputs(int numTokens, int numRows, int numSeqs, int numTiles, int tableStride) {
+        if (!fits(numTokens, numRows, numSeqs, tableStride) || numTiles > maxTokens || tableStride < 1) {
             throw new IllegalArgumentException("inputs of " + numTokens + " tokens, " + numRows + " rows, " + numSeqs
-                    + " sequences, " + numTiles + " tiles do not fit buffers for " + maxTokens + ", " + maxRows + ", " + maxSeqs);
+                    + " sequences of " + tableStride + " pages, " + numTiles + " tiles do not fit buffers for "
+                    + maxTokens + ", " + maxRows + ", " + maxSeqs + " of " + maxPagesPerSeq);
         }
+        this.tableStride = tableStride;
         long[] next = {0};
         tokenIds = cut(next, numTokens);
         positions = cut(next, numTokens);
@@ -87,7 +92,7 @@ final class StepBuffers implements AutoCloseable {
         tokenSeq = cut(next, numTokens);
         logitRows = cut(next, numRows);
         prefillToken = cut(next, numTokens);
-        blockTables = cut(next, (long) numSeqs * maxPagesPerSeq);
+        blockTables = cut(next, (long) numSeqs * tableStride);
         prefillTiles = cut(next, (long) numTiles * PrefillAttentionKernel.TILE_INTS);
         sampleParams = cut(next, 2L * numRows * SamplingKernel.PARAMS_PER_ROW);
     }

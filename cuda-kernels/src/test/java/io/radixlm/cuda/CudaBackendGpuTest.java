@@ -205,6 +205,44 @@ class CudaBackendGpuTest {
                 reference, numSeqs * MAX_PAGES, 4);
     }
 
+    @Test
+    void decodeGraphsFollowTheBlockTableWidthAsTheContextGrowsPastAPowerOfTwoOfPages() {
+        GpuTestSupport.device();
+        String model = "llama3_gqa";
+        Path dir = Golden.modelDir(model);
+        ModelConfig config = ConfigLoader.load(dir);
+        int vocab = config.vocabSize();
+        int[] ids = Golden.modelReference(model).sequence(300).ids();
+        NpyArray reference = Golden.referenceLogits(model, 300);
+        int prompt = 250;  // 16 pages; the steps from position 256 on need a 17th: block-table rows 16 → 32 pages wide
+        try (SafetensorsWeights weights = SafetensorsWeights.open(dir);
+             CudaBackend graphed = new CudaBackend(config, weights, 0.9);
+             CudaBackend eager = new CudaBackend(config, weights, 0.9)) {
+            eager.setGraphsEnabled(false);
+            for (CudaBackend gpu : new CudaBackend[] {graphed, eager}) {
+                gpu.allocateKvCache(64, PAGE_SIZE);
+                gpu.forward(prefill(ids, 0, prompt, new int[] {prompt - 1}, 0));
+            }
+            double worstVsReference = 0;
+            for (int position = prompt; position < prompt + 12; position++) {
+                // the table covers just the context, as the engine's does
+                int[] pages = Arrays.copyOf(reversedPages(0), position / PAGE_SIZE + 1);
+                ForwardBatch batch = ForwardBatchBuilder.decode(new int[] {ids[position]}, new int[] {position},
+                        new int[][] {pages}, PAGE_SIZE);
+                float[] fromGraph = graphed.forward(batch);
+                float[] fromEager = eager.forward(batch);
+                assertTrue(Golden.relativeError(fromGraph, fromEager) <= 1e-3, "graph vs eager at position " + position);
+                assertEquals(0, greedyDisagreements(fromGraph, fromEager, vocab), "graph and eager greedy tokens");
+                worstVsReference = Math.max(worstVsReference, Golden.relativeError(fromGraph, reference.row(position)));
+            }
+            assertTrue(worstVsReference <= BF16_LOGITS_TOLERANCE, "vs transformers " + worstVsReference);
+            assertEquals(StepMetadata.TRIM_BLOCK_TABLES ? 2 : 1, graphed.decodeGraphsCaptured(),
+                    "one graph for rows of 16 pages, one for 32");
+            System.err.printf("[gpu-test] decode across the 16 → 32-page table width: rel. error vs transformers <= %.2e%n",
+                    worstVsReference);
+        }
+    }
+
     /**
      * Prefills the sequences eagerly on a backend that replays CUDA graphs and on one that launches eagerly,
      * then decodes numSteps steps of all of them together on both: the greedy tokens must agree, and the logits

@@ -71,6 +71,36 @@ class WithoutGpuTest {
     }
 
     @Test
+    void blockTableRowsAreTheNextPowerOfTwoOfTheLongestSequenceAtMostTheBuffersWidth() {
+        assertEquals(16, StepMetadata.tableStride(1, 8192));
+        assertEquals(16, StepMetadata.tableStride(16, 8192));
+        assertEquals(32, StepMetadata.tableStride(17, 8192));
+        assertEquals(64, StepMetadata.tableStride(64, 8192));  // a 1k-token context at pages of 16
+        assertEquals(128, StepMetadata.tableStride(65, 8192));
+        assertEquals(8192, StepMetadata.tableStride(4097, 8192));
+        assertEquals(5, StepMetadata.tableStride(3, 5));  // buffers narrower than the floor
+        assertEquals(100, StepMetadata.tableStride(70, 100));
+        assertThrows(IllegalArgumentException.class, () -> StepMetadata.tableStride(101, 100));
+    }
+
+    @Test
+    void aStepUploadsItsBlockTablesAtItsOwnWidth() {
+        ForwardBatch batch = decode(3);  // 2 pages a sequence
+        int stride = StepMetadata.tableStride(2, 8192);
+        StepMetadata padded = StepMetadata.paddedDecode(batch, 4, 99, 16, stride);
+        assertEquals(4 * 16, padded.blockTables().length, "4 rows of 16 pages, not of the buffers' 8,192");
+        for (int s = 0; s < 3; s++) {
+            int[] row = java.util.Arrays.copyOfRange(padded.blockTables(), s * stride, (s + 1) * stride);
+            assertArrayEquals(batch.blockTables()[s], java.util.Arrays.copyOf(row, batch.blockTables()[s].length));
+        }
+        assertEquals(99, padded.blockTables()[3 * stride]);
+        StepMetadata eager = StepMetadata.of(batch, stride, 1, true);
+        assertEquals(stride, eager.tableStride());
+        assertEquals(3 * stride, eager.blockTables().length);
+        assertEquals(batch.blockTables()[1][1], eager.blockTables()[stride + 1]);
+    }
+
+    @Test
     void cudaBackendIsAClearUserErrorAndAutoFallsBackToTheCpu() {
         Assumptions.assumeFalse(gpuUsable(), "this machine has a usable GPU: the no-GPU path cannot be checked here");
         try (LoadedModel model = LoadedModel.load(Golden.modelDir("llama3_gqa"), message -> { })) {
