@@ -47,7 +47,7 @@ public final class PrefillAttentionKernel {
     public static final boolean DEFAULT_HEADS_FASTEST = parseOrder(System.getProperty("radixlm.prefillOrder", "heads"));
     /** A split takes at least this many keys: fewer, and writing and merging its state costs more than it saves. */
     static final int MIN_SPLIT_KEYS = 512;
-    /** Threads of the mma.sync kernels (4 warps) and of prefill_attention_reduce. */
+    /** Threads of the mma.sync kernels (4 warps). */
     private static final int THREADS = 128;
     /** Threads of prefill_attention_wgmma_hd128: two warpgroups. */
     private static final int WGMMA_THREADS = 256;
@@ -221,10 +221,16 @@ public final class PrefillAttentionKernel {
         return flat;
     }
 
+    /** CTAs a multiprocessor is taken to run at once when splitting keys (0: the variant's own count). */
+    private static final int SPLIT_CTAS_PER_SM = Integer.getInteger("radixlm.prefillSplitCtasPerSm", 0);
+
     /**
      * The split over keys for these tiles: none when the (tile, KV head) CTAs already fill the GPU's numSms
-     * multiprocessors or the keys are few; else enough splits of at least minSplitKeys keys (normally
-     * {@link #MIN_SPLIT_KEYS}) for about two CTAs per multiprocessor, within maxStates workspace states.
+     * multiprocessors or the keys are few; else as many splits of at least minSplitKeys keys (normally
+     * {@link #MIN_SPLIT_KEYS}) as one wave of the kernel holds (CTAs a multiprocessor runs at once: one of the
+     * wgmma kernel's 197 KB, two of the others; -Dradixlm.prefillSplitCtasPerSm overrides), within maxStates
+     * workspace states. A second wave would hold CTAs of half the keys each: the same keys a multiprocessor, with
+     * twice the CTAs' fixed costs (the pipeline's fill and drain, Q, the states) and twice the states to merge.
      *
      * @param tiles     (numTiles, TILE_INTS) from {@link #tiles}
      * @param positions (numTokens) as given to {@link #tiles}
@@ -233,14 +239,16 @@ public final class PrefillAttentionKernel {
                        int minSplitKeys) {
         int numCtas = tiles.length / TILE_INTS * numKvHeads;
         if (numCtas == 0 || numCtas >= numSms) return Split.NONE;
-        int keysPerTile = Variant.of(headDim, rowsPerTile, flavor).keysPerTile();
+        Variant variant = Variant.of(headDim, rowsPerTile, flavor);
+        int keysPerTile = variant.keysPerTile();
         int maxKeyTiles = 0;
         for (int i = 0; i < tiles.length; i += TILE_INTS) {
             int numKeys = positions[tiles[i + 1] + tiles[i + 2] - 1] + 1;
             maxKeyTiles = Math.max(maxKeyTiles, (numKeys + keysPerTile - 1) / keysPerTile);
         }
         int minSplitTiles = Math.max(1, (minSplitKeys + keysPerTile - 1) / keysPerTile);
-        int numSplits = Math.min((2 * numSms + numCtas - 1) / numCtas, maxKeyTiles / minSplitTiles);
+        int ctasPerSm = SPLIT_CTAS_PER_SM > 0 ? SPLIT_CTAS_PER_SM : variant.wgmma() ? 1 : 2;
+        int numSplits = Math.min(ctasPerSm * numSms / numCtas, maxKeyTiles / minSplitTiles);
         numSplits = Math.min(numSplits, maxStates / (numCtas * rowsPerTile));
         if (numSplits <= 1) return Split.NONE;
         int splitTiles = (maxKeyTiles + numSplits - 1) / numSplits;
@@ -294,7 +302,8 @@ public final class PrefillAttentionKernel {
                         .ptr(splits ? workspace.partMax().address() : 0).ptr(splits ? workspace.partSum().address() : 0)
                         .ptr(splits ? workspace.partAcc().address() : 0));
         if (!splits) return;
-        device.launch("prefill_attention_reduce", new Dim3(numTiles, layout.numKvHeads(), rowsPerTile / 16), Dim3.of(128), 0,
+        device.launch("prefill_attention_reduce", new Dim3(numTiles, layout.numKvHeads(), rowsPerTile),
+                Dim3.of((layout.headDim() + 31) / 32 * 32), 0,
                 new KernelArgs().ptr(workspace.partMax()).ptr(workspace.partSum()).ptr(workspace.partAcc())
                         .ptr(positions).ptr(tiles).i32(layout.numHeads()).i32(layout.numKvHeads()).i32(layout.headDim())
                         .i32(rowsPerTile).i32(split.numSplits()).i32(split.splitTiles() * variant.keysPerTile()).ptr(out));

@@ -80,6 +80,12 @@ class PrefillTilesTest {
                 PrefillAttentionKernel.MIN_SPLIT_KEYS);
         assertTrue(split64.numSplits() > 1 && split64.numSplits() * split64.splitTiles() >= 128, split64.toString());
         assertTrue(split64.splitTiles() * 64 >= PrefillAttentionKernel.MIN_SPLIT_KEYS, split64.toString());
+        assertTrue(16L * split64.numSplits() <= 2 * 132, "two fast64b CTAs a multiprocessor, one wave: " + split64);
+        // the wgmma kernel (128-key tiles, 64 of them) runs one CTA a multiprocessor: 8 splits of 8 tiles, 128 CTAs in
+        // one wave, not 16 of 4 in two
+        var wgmma = new PrefillAttentionKernel(null, PrefillAttentionKernel.ROWS_PER_TILE, PrefillAttentionKernel.Flavor.WGMMA, true);
+        assertEquals(new PrefillAttentionKernel.Split(8, 8), wgmma.split(tiles, positions, 8, 128, 132,
+                PrefillWorkspace.MAX_STATES, PrefillAttentionKernel.MIN_SPLIT_KEYS));
         int[] shortPositions = new int[64];
         for (int t = 0; t < 64; t++) shortPositions[t] = 900 + t;
         assertEquals(PrefillAttentionKernel.Split.NONE, kernel.split(tiles, shortPositions, 8, 128, 132,
