@@ -57,8 +57,19 @@ final class EngineBench {
      * TTFT of a cold promptLength-token prompt against the same prompt with its last 64 tokens replaced
      * (all but 64 tokens cached). A first prompt and its own hit in another namespace warm the engine up
      * (buffers, cuBLAS heuristics, kernels CUDA loads on first use) without caching anything the measured
-     * ones could use.
+     * ones could use. Medians: of {@link #COLD_RUNS} cold prompts (each new), then of {@link #HIT_RUNS} hits on the
+     * last one's prefix, each with a tail of its own (one run of each swung the ratio by ±0.005 between calls).
      */
+    static final int COLD_RUNS = 3;
+    static final int HIT_RUNS = 5;
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        java.util.Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
     static Measurement prefixHit(LlmEngine engine, String shape, int promptLength) {
         int vocab = engine.config().vocabSize();
         SplittableRandom random = new SplittableRandom(5);
@@ -66,26 +77,47 @@ final class EngineBench {
         one(engine, "warmup", warm, 1, "warmup");
         System.arraycopy(randomIds(random, 64, vocab), 0, warm, promptLength - 64, 64);
         one(engine, "warmup-hit", warm, 1, "warmup"); // a hit too: the 64-token step's kernels load lazily on first use
-        int[] cold = randomIds(random, promptLength, vocab);
-        int[] hit = cold.clone();
-        int[] tail = randomIds(random, 64, vocab);
-        System.arraycopy(tail, 0, hit, promptLength - 64, 64);
-        RequestOutput coldOut = one(engine, "cold", cold, 1, "");
+        int[] cold = null;
+        double[] coldMs = new double[COLD_RUNS];
+        int coldCached = 0;
+        for (int i = 0; i < COLD_RUNS; i++) {
+            cold = randomIds(random, promptLength, vocab);
+            RequestOutput coldOut = one(engine, "cold-" + i, cold, 1, "");
+            coldMs[i] = coldOut.ttftMs();
+            coldCached = Math.max(coldCached, coldOut.cachedTokens());
+        }
         TimedBackend backend = timed(engine);
-        backend.reset();
-        RequestOutput hitOut = one(engine, "hit", hit, 1, "");
-        double hitBackendMs = backend.millis();
-        int hitSteps = backend.calls();
-        double ratio = hitOut.ttftMs() / coldOut.ttftMs();
+        double[] hitMs = new double[HIT_RUNS];
+        double[] hitBackendMs = new double[HIT_RUNS];
+        int hitCached = Integer.MAX_VALUE;
+        int hitSteps = 0;
+        for (int i = 0; i < HIT_RUNS; i++) {
+            int[] hit = cold.clone();
+            System.arraycopy(randomIds(random, 64, vocab), 0, hit, promptLength - 64, 64);
+            backend.reset();
+            RequestOutput hitOut = one(engine, "hit-" + i, hit, 1, "");
+            hitMs[i] = hitOut.ttftMs();
+            hitBackendMs[i] = backend.millis();
+            hitSteps = Math.max(hitSteps, backend.calls());
+            hitCached = Math.min(hitCached, hitOut.cachedTokens());
+        }
+        double coldMedian = median(coldMs);
+        double hitMedian = median(hitMs);
+        double hitBackendMedian = median(hitBackendMs);
+        double ratio = hitMedian / coldMedian;
         ObjectNode json = JsonNodeFactory.instance.objectNode()
-                .put("shape", shape).put("prompt_tokens", promptLength).put("cold_ttft_ms", coldOut.ttftMs())
-                .put("hit_ttft_ms", hitOut.ttftMs()).put("hit_cached_tokens", hitOut.cachedTokens())
-                .put("cold_cached_tokens", coldOut.cachedTokens()).put("hit_ttft_ratio", ratio)
-                .put("hit_backend_ms", hitBackendMs).put("hit_backend_steps", hitSteps)
-                .put("hit_engine_host_ms", hitOut.ttftMs() - hitBackendMs);
+                .put("shape", shape).put("prompt_tokens", promptLength).put("cold_ttft_ms", coldMedian)
+                .put("hit_ttft_ms", hitMedian).put("hit_cached_tokens", hitCached)
+                .put("cold_cached_tokens", coldCached).put("hit_ttft_ratio", ratio)
+                .put("hit_backend_ms", hitBackendMedian).put("hit_backend_steps", hitSteps)
+                .put("hit_engine_host_ms", hitMedian - hitBackendMedian)
+                .put("cold_runs", COLD_RUNS).put("hit_runs", HIT_RUNS);
+        for (double ms : coldMs) json.withArray("cold_ttft_ms_each").add(ms);
+        for (double ms : hitMs) json.withArray("hit_ttft_ms_each").add(ms);
         return new Measurement("prefix_hit", shape + ", " + promptLength + "-token prompt, all but 64 cached",
-                String.format("cold TTFT %.1f ms, hit TTFT %.1f ms (%d cached; %.1f ms of it in %d backend step(s)): ratio %.3f",
-                        coldOut.ttftMs(), hitOut.ttftMs(), hitOut.cachedTokens(), hitBackendMs, hitSteps, ratio), json);
+                String.format("cold TTFT %.1f ms, hit TTFT %.1f ms (medians of %d and %d; %d cached; %.1f ms of it in %d"
+                                + " backend step(s)): ratio %.3f", coldMedian, hitMedian, COLD_RUNS, HIT_RUNS, hitCached,
+                        hitBackendMedian, hitSteps, ratio), json);
     }
 
     /**
