@@ -16,7 +16,8 @@ final class StepBuffers implements AutoCloseable {
     /** This step's block-table row width (pages, at most maxPagesPerSeq): the stride the attention kernels read. */
     int tableStride;
     // The step's int inputs: slices of `inputs`, laid out back to back for each step's sizes (layInputs), so that
-    // one copy uploads them all. A decode graph's bucket always gets the same layout, so its captured pointers hold.
+    // one copy uploads them all. A decode graph's bucket and table width always get the same layout, so its captured
+    // pointers hold.
     DeviceMemory tokenIds;    // (numTokens) int; -1 - r: the id the previous step sampled in row r (see sampled)
     DeviceMemory positions;   // (numTokens) int
     DeviceMemory slotMapping; // (numTokens) int
