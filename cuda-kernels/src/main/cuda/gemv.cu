@@ -76,12 +76,12 @@ __device__ __forceinline__ float transposingWarpSum(float (&v)[N]) {
 }
 
 // UNROLL · OPW 16-byte weight loads of chunks base + u · GEMV_BLOCK (zeros past the row), all issued before use.
-template <int UNROLL, int OPW>
+template <int UNROLL, int OPW, int BLOCK = GEMV_BLOCK>
 __device__ __forceinline__ void loadWeightRound(uint4 (&wv)[UNROLL][OPW], const uint4* const (&wRow)[OPW], int base,
                                                 int numChunks) {
 #pragma unroll
     for (int u = 0; u < UNROLL; u++) {
-        const int c = base + u * GEMV_BLOCK;
+        const int c = base + u * BLOCK;
 #pragma unroll
         for (int o = 0; o < OPW; o++) wv[u][o] = c < numChunks ? loadWeights(wRow[o] + c) : make_uint4(0, 0, 0, 0);
     }
@@ -305,8 +305,9 @@ __device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const Epil
     }
 }
 
-// One CTA, 1 row of x: output slots 0, 1 of CTA blockIdx.x (rows from fusedRow).
-template <bool NORM_IN, int EPI>
+// One CTA, 1 row of x: output slots 0, 1 of CTA blockIdx.x (rows from fusedRow). BLOCK threads (GEMV_BLOCK, or 256 for
+// rows of more than one round of loads at 128: each CTA's life, and with it the kernel's tail, is then half as long).
+template <bool NORM_IN, int EPI, int BLOCK = GEMV_BLOCK>
 __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
     constexpr int OPW = 2, UNROLL = 4;
     const int numChunks = in >> 3;
@@ -317,18 +318,18 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
         wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI>(p, o, out, a) * numChunks;
     }
     float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // row 0, row 1, Σ residual² (NORM_IN), padding
-    constexpr int STEP = GEMV_BLOCK * UNROLL;
+    constexpr int STEP = BLOCK * UNROLL;
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
-    loadWeightRound<UNROLL, OPW>(wv, wRow, threadIdx.x, numChunks);
+    loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, threadIdx.x, numChunks);
     pdlWait();
     EpilogueInputs e;
     if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
-        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW>(wv, wRow, base, numChunks);
+        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
 #pragma unroll
         for (int u = 0; u < UNROLL; u++) {
-            const int c = base + u * GEMV_BLOCK;
+            const int c = base + u * BLOCK;
             if (c >= numChunks) break;
             float xf[8];
             loadInputChunk<NORM_IN>(a, c, xf, acc[2]);
@@ -337,7 +338,7 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
         }
     }
     constexpr int N = NORM_IN ? 4 : 2;
-    __shared__ float partial[GEMV_WARPS][N];
+    __shared__ float partial[BLOCK / 32][N];
     float vals[N];
 #pragma unroll
     for (int i = 0; i < N; i++) vals[i] = acc[i];
@@ -352,7 +353,7 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
         for (int i = 0; i < N; i++) {
             total[i] = 0.0f;
 #pragma unroll
-            for (int warp = 0; warp < GEMV_WARPS; warp++) total[i] += partial[warp][i];
+            for (int warp = 0; warp < BLOCK / 32; warp++) total[i] += partial[warp][i];
         }
         float scale = 1.0f;
         if (NORM_IN) scale = rsqrtf(total[N == 4 ? 2 : 0] / in + a.eps);  // as fused_add_rms_norm
@@ -369,6 +370,18 @@ gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, floa
     a.residualOut = residual;
     a.bias = bias;
     fusedGemvTile<false, EPI_RESIDUAL>(a, w, in, out);
+}
+
+// As gemv_residual_rows1 with 256 threads a CTA: the down projection (rows of more than 4096 inputs), whose CTAs at 128
+// threads run 2-4 rounds of loads one after the other and so leave a tail as long (FusedGemvKernel.WIDE_DOWN).
+extern "C" __global__ void __launch_bounds__(256, 2)
+gemv_residual_rows1_b256(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
+                         const float* __restrict__ bias, int in, int out) {
+    FusedGemvArgs a = {};
+    a.x = x;
+    a.residualOut = residual;
+    a.bias = bias;
+    fusedGemvTile<false, EPI_RESIDUAL, 256>(a, w, in, out);
 }
 
 // grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.

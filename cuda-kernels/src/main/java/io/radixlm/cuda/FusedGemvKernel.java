@@ -16,6 +16,18 @@ package io.radixlm.cuda;
  */
 public final class FusedGemvKernel {
     private static final int BLOCK = 128; // GEMV_BLOCK in gemv.cu
+    /** Inputs one round of a CTA's loads covers at BLOCK threads (UNROLL 4 16-byte chunks of 8 each). */
+    static final int ROUND_INPUTS = BLOCK * 4 * 8;
+    /**
+     * {@link #residual} of rows longer than one round of loads (the down projection: 8,192 or 14,336 inputs) runs CTAs
+     * of 256 threads (gemv_residual_rows1_b256). A CTA's rounds of loads run one after the other, so a CTA of 128
+     * threads lived 2 (1B) or 4 (8B) round trips, and the kernel's tail, its last CTAs running on a draining GPU,
+     * lasted as long; at 256 threads each CTA takes half the rounds. Measured on the H200 (bench item 1, two A/B pairs
+     * in one call): 8B 4.010 / 4.010 ms a step against 4.064 / 4.064, 1B 0.879 / 0.879 against 0.898 / 0.899.
+     * (Two rounds in flight at 128 threads instead lost: 4.090 against 4.065, 0.909 against 0.898.)
+     * -Dradixlm.gemvWideDown=false: 128 threads, as the other fused GEMVs.
+     */
+    static final boolean WIDE_DOWN = !"false".equals(System.getProperty("radixlm.gemvWideDown"));
     private final CudaDevice device;
 
     public FusedGemvKernel(CudaDevice device) { this.device = device; }
@@ -40,7 +52,9 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        launch("gemv_residual_rows1", (outFeatures + 1) / 2, new KernelArgs()
+        boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS;
+        device.launch(wide ? "gemv_residual_rows1_b256" : "gemv_residual_rows1", Dim3.of((outFeatures + 1) / 2),
+                Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }
 

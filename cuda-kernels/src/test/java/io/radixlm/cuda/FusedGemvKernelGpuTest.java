@@ -58,7 +58,8 @@ class FusedGemvKernelGpuTest {
     private static double[] toDoubles(float[] v) { return GpuTestSupport.toDoubles(v); }
 
     @ParameterizedTest(name = "in {0}, out {1}, bias {2}")
-    @CsvSource({"8, 1, false", "40, 3, true", "288, 77, false", "2048, 1001, true", "4104, 514, false", "14336, 67, true"})
+    @CsvSource({"8, 1, false", "40, 3, true", "288, 77, false", "2048, 1001, true", "4096, 6, true", "4104, 514, false",
+            "8192, 33, false", "14336, 67, true"})
     void residualAddsTheProductAndBias(int in, int out, boolean withBias) {
         CudaDevice device = device();
         float[] x = randomBf16Values(random, in, 1f);
