@@ -429,17 +429,13 @@ __device__ __forceinline__ void mergeWarpStates(float (*warpMax)[G], float (*war
     }
 }
 
-// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
-// directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
-// keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
-// expf(0) = 1 and its sums of zeros leave value and sum as they are; value is never -0: it starts at +0).
-template <int HD, int G, int L, int W>
-__device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
-                                                float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
-                                                int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
-                                                float* __restrict__ partSum, float* __restrict__ partAcc,
-                                                long firstPart, int numSplits, bf16* __restrict__ directOut = nullptr) {
-    shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
+// The second half of writeSplitState, once the warps' states are in shared memory (after a barrier): the CTA's
+// merged state of each head into the workspace, or value / sum into directOut.
+template <int HD, int G, int W>
+__device__ __forceinline__ void writeSharedStates(float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
+                                                  int group, float* __restrict__ partMax, float* __restrict__ partSum,
+                                                  float* __restrict__ partAcc, long firstPart, int numSplits,
+                                                  bf16* __restrict__ directOut) {
     for (int idx = threadIdx.x; idx < group * HD; idx += blockDim.x) {
         int h = idx / HD;
         int d = idx % HD;
@@ -456,6 +452,21 @@ __device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runS
             partSum[part] = sum;
         }
     }
+}
+
+// Merges the warps' online-softmax states of one CTA into its split's partial state (token, head, split); or, given
+// directOut (the group's rows of out, (group, HD) bf16: the fused V3 kernel when this split is the only one holding
+// keys), writes value / sum there instead, the bits attention_reduce_split would give for one split (its weight
+// expf(0) = 1 and its sums of zeros leave value and sum as they are; value is never -0: it starts at +0).
+template <int HD, int G, int L, int W>
+__device__ __forceinline__ void writeSplitState(float (&runMax)[G], float (&runSum)[G], float (&acc)[G][8],
+                                                float (*warpMax)[G], float (*warpSumExp)[G], float (*warpAcc)[G][HD],
+                                                int group, int sub, int keySlot, int warp, float* __restrict__ partMax,
+                                                float* __restrict__ partSum, float* __restrict__ partAcc,
+                                                long firstPart, int numSplits, bf16* __restrict__ directOut = nullptr) {
+    shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
+    writeSharedStates<HD, G, W>(warpMax, warpSumExp, warpAcc, group, partMax, partSum, partAcc, firstPart, numSplits,
+                                directOut);
 }
 
 
@@ -787,7 +798,7 @@ __device__ __forceinline__ void mergeCluster(float* ctaMax, float* ctaSum, float
 #endif
 }
 
-template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0>
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0, int STAGES = 0>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
@@ -799,6 +810,7 @@ __device__ __forceinline__ void pagedAttentionV3(
     constexpr int KEYS_PER_PASS = 32 / L;
     constexpr int KEYS_PER_WARP = KEYS_PER_PASS * U;
     constexpr int KEYS_PER_ITER = KEYS_PER_WARP * W;
+    static_assert(STAGES == 0 || STAGES >= 2, "a ring needs two stages at least");
     __shared__ float warpMax[W][G];
     __shared__ float warpSumExp[W][G];
     __shared__ float warpAcc[W][G][HD];
@@ -856,40 +868,105 @@ __device__ __forceinline__ void pagedAttentionV3(
     const uint4* kVectors = reinterpret_cast<const uint4*>(kCache);
     const uint4* vVectors = reinterpret_cast<const uint4*>(vCache);
     int rows[U];  // the rows of the iteration whose loads go out next
-    uint4 kA[U], vA[U], kB[U], vB[U];
-    bool valid[U];
-    keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
-    loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
-    keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
-    if (early) {
-        int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
-        int rel = numKeys - 1 - begin;
-        if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
-            ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
-            keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
-        }
-        pdlWait();
-        if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
-    }
-
     float qReg[G][8];
-    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
     float runMax[G], runSum[G], acc[G][8];
-    clearSoftmaxState<G>(runMax, runSum, acc);
-
-    // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
-    for (int it = 0; it < numIters; it += 2) {
-        loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
-        keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
-                          numKvHeads, kvHead);
-        validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
-        if (it + 1 >= numIters) break;
+    bool valid[U];
+    if constexpr (STAGES > 0) {
+        // The ring (dynamic shared memory, STAGES iterations): this lane's 16 bytes of pass u of stage s at
+        // kvRing[((s·W + warp)·U + u)·64 + lane] (K) and 32 vectors further (V). A lane reads back only what it
+        // copied itself, so cp.async's own wait orders each read; no barrier. STAGES - 1 iterations are in flight
+        // while one is computed, in shared memory rather than registers: V3's register pair holds one.
+        extern __shared__ uint4 kvRing[];
+        constexpr int STAGE_VECTORS = W * U * 64;
+        uint4* laneRing = kvRing + warp * U * 64 + lane;
+        auto issue = [&](int iteration, int stage, int stopKey) {
+            keyVectors<HD, U>(rows, firstKey + iteration * KEYS_PER_ITER, KEYS_PER_PASS, stopKey, table, pageSize,
+                              pageShift, numKvHeads, kvHead);
+            uint4* slot = laneRing + stage * STAGE_VECTORS;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                copyAsync16(slot + u * 64, kVectors + rows[u] + loadSub, 16);
+                copyAsync16(slot + u * 64 + 32, vVectors + rows[u] + loadSub, 16);
+            }
+        };
+        issue(0, 0, earlyEnd);  // before the wait in a decode step, as V3's first buffer (numIters >= 1 here)
+        copyAsyncCommit();
+        int ownPass = -1;
+        uint4 ownK = make_uint4(0, 0, 0, 0), ownV = ownK;
+        if (early) {
+            int ownRow[1];
+            int rel = numKeys - 1 - begin;
+            if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
+                ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
+                keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
+            }
+            pdlWait();
+            if (ownPass >= 0) {
+                ownK = __ldcg(kVectors + ownRow[0] + loadSub);
+                ownV = __ldcg(vVectors + ownRow[0] + loadSub);
+            }
+        }
+#pragma unroll
+        for (int s = 1; s < STAGES - 1; s++) {
+            if (s < numIters) issue(s, s, end);
+            copyAsyncCommit();  // one group per iteration, empty past the split's end, so the waits count alike
+        }
+        loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+        clearSoftmaxState<G>(runMax, runSum, acc);
+        int readStage = 0, writeStage = STAGES - 1;
+        for (int it = 0; it < numIters; it++) {
+            copyAsyncWait<STAGES - 2>();  // iteration it's group has landed
+            uint4 kRaw[U], vRaw[U];
+            const uint4* slot = laneRing + readStage * STAGE_VECTORS;
+#pragma unroll
+            for (int u = 0; u < U; u++) {
+                kRaw[u] = slot[u * 64];
+                vRaw[u] = slot[u * 64 + 32];
+                if (it == 0 && u == ownPass) {
+                    kRaw[u] = ownK;
+                    vRaw[u] = ownV;
+                }
+            }
+            if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage, end);  // the stage read last iteration
+            copyAsyncCommit();
+            readStage = readStage + 1 == STAGES ? 0 : readStage + 1;
+            writeStage = writeStage + 1 == STAGES ? 0 : writeStage + 1;
+            validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
+            attendKeys<G, U, L, true, TRANSPOSED>(kRaw, vRaw, valid, qReg, runMax, runSum, acc);
+        }
+    } else {
+        uint4 kA[U], vA[U], kB[U], vB[U];
+        keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
         loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
-        keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
-                          numKvHeads, kvHead);
-        validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
-        attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
+        keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+        if (early) {
+            int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
+            int rel = numKeys - 1 - begin;
+            if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
+                ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
+                keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
+            }
+            pdlWait();
+            if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
+        }
+
+        loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+        clearSoftmaxState<G>(runMax, runSum, acc);
+
+        // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
+        for (int it = 0; it < numIters; it += 2) {
+            loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
+            keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                              numKvHeads, kvHead);
+            validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
+            attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
+            if (it + 1 >= numIters) break;
+            loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+            keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                              numKvHeads, kvHead);
+            validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
+            attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
+        }
     }
     if constexpr (CLUSTER > 0) {
         shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
@@ -921,9 +998,223 @@ __device__ __forceinline__ void pagedAttentionV3(
     }
 }
 
-#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX) \
-    PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, 0, SUFFIX)
-#define PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, CLUSTER, SUFFIX)                \
+// ---------------------------------------------------------------------------------------------------
+// V3 on tensor cores (shape suffix m: paged_attention_v3_hd{64,128}_g{G}_w{W}u1b{B}s{STAGES}m): the same grid, splits,
+// partial states and merges as V3, but each warp takes 16 keys an iteration through mma.sync m16n8k16 (bf16 in,
+// float32 accumulation), so that a key costs a few instructions rather than V3's ~70 (V3 is bound by its instruction
+// latency, not by HBM: ncu at (1, 32k) on the 8B layer, 61% of issue slots busy with 2 warps a scheduler).
+//   Scores: S^T (16 keys × 8 heads) = K (16 keys × HD) · Q^T, the group's heads in the 8 columns (0 past the group).
+//   Values: O^T (HD × 8 heads) += V^T (HD × 16 keys) · P^T, P^T being S^T's probabilities moved from the
+//   accumulator layout to the operand layout by movmatrix (an 8 × 8 transpose inside the warp).
+// Each warp copies its 16 K and V rows by cp.async into its own tiles of a ring of STAGES iterations (whole rows an
+// instruction, as V3 reads them), and takes its fragments by ldmatrix (.trans for V^T). Q and P are rounded to bf16
+// (K and V are bf16 already). Decode steps wait before their first load (no early loads).
+
+// The 8 × 8 b16 matrix whose row lane / 4, columns 2(lane % 4) and + 1, this lane holds: its transpose, alike.
+__device__ __forceinline__ uint32_t transpose8x8(uint32_t x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
+    uint32_t y;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+#else
+    __trap();  // mma.sync needs sm_80 anyway
+    return x;
+#endif
+}
+
+template <int HD, int G, int W, int STAGES, bool FUSED>
+__device__ __forceinline__ void pagedAttentionMma(
+        const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
+        const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
+        int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
+        float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
+        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters) {
+    static_assert(HD == 64 || HD == 128, "tensor-core decode attention: head dim 64 or 128");
+    static_assert(G <= 8 && STAGES >= 2, "8 heads a tile; a ring of 2 stages at least");
+    constexpr int STRIDE = HD + 8;                 // +8: rows 16 bytes apart in banks, no ldmatrix conflicts
+    constexpr int ROW_VECTORS = HD / 8;            // 16-byte vectors of a row
+    constexpr int ROWS_PER_COPY = 32 / ROW_VECTORS;
+    constexpr int KEYS_PER_ITER = 16 * W;
+    constexpr int TILE = 16 * STRIDE;              // one warp's K (or V) tile, bf16 elements
+    __shared__ float warpMax[W][G];
+    __shared__ float warpSumExp[W][G];
+    __shared__ float warpAcc[W][G][HD];
+
+    pdlWait();
+    long token = blockIdx.x;
+    int kvHead = blockIdx.y;
+    int split = blockIdx.z;
+    int group = numHeads / numKvHeads;  // <= G
+    if (skipToken != nullptr && skipToken[token] != 0) return;
+    int numKeys = positions[token] + 1;
+    int chunk = splitChunk(numKeys, numSplits);
+    int begin = split * chunk;
+    long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
+    if (begin >= numKeys) {
+        if (threadIdx.x < group) {  // a split past the context: a neutral state
+            partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
+            partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
+        }
+        return;
+    }
+    int end = min(numKeys, begin + chunk);
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int g = lane >> 2;
+    int t = lane & 3;
+    const int* table = blockTables + (long)tokenSeq[token] * maxPagesPerSeq;
+    const uint4* kVectors = reinterpret_cast<const uint4*>(kCache);
+    const uint4* vVectors = reinterpret_cast<const uint4*>(vCache);
+    int numIters = (end - begin + KEYS_PER_ITER - 1) / KEYS_PER_ITER;
+    int firstKey = begin + warp * 16;  // tile row 0 of iteration 0
+
+    extern __shared__ __align__(16) bf16 kvTiles[];  // [STAGES][W][K, V][16][STRIDE]
+    bf16* warpTiles = kvTiles + warp * 2 * TILE;
+    constexpr int STAGE_ELEMENTS = W * 2 * TILE;
+    auto issue = [&](int iteration, int stage) {
+        int tileKey = firstKey + iteration * KEYS_PER_ITER;
+        bf16* kTile = warpTiles + stage * STAGE_ELEMENTS;
+        int vector = lane % ROW_VECTORS;
+#pragma unroll
+        for (int c = 0; c < 16 / ROWS_PER_COPY; c++) {
+            int row = c * ROWS_PER_COPY + lane / ROW_VECTORS;
+            int key = min(tileKey + row, end - 1);  // past the split's end: its last key's row, finite and unused
+            int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
+            int slot = __ldg(table + page) * pageSize + (key - page * pageSize);
+            int first = (slot * numKvHeads + kvHead) * ROW_VECTORS;
+            copyAsync16(kTile + row * STRIDE + vector * 8, kVectors + first + vector, 16);
+            copyAsync16(kTile + TILE + row * STRIDE + vector * 8, vVectors + first + vector, 16);
+        }
+    };
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (s < numIters) issue(s, s);
+        copyAsyncCommit();  // one group per iteration, empty past the split's end, so the waits count alike
+    }
+
+    // Q^T operand of k-step s: head g's dims 16s + 2t, + 1 and 16s + 2t + 8, + 9, in log2 units; 0 past the group
+    uint32_t qB[HD / 16][2];
+    {
+        const float qScale = scale * 1.4426950408889634f;
+        const float* qHead = q + (token * numHeads + kvHead * group + g) * HD;
+#pragma unroll
+        for (int s = 0; s < HD / 16; s++) {
+            float2 a = make_float2(0.0f, 0.0f), b = a;
+            if (g < group) {
+                a = *reinterpret_cast<const float2*>(qHead + 16 * s + 2 * t);
+                b = *reinterpret_cast<const float2*>(qHead + 16 * s + 2 * t + 8);
+            }
+            qB[s][0] = packBf16(a.x * qScale, a.y * qScale);
+            qB[s][1] = packBf16(b.x * qScale, b.y * qScale);
+        }
+    }
+    // this lane's heads 2t, 2t + 1: running max (the same in the 8 lanes of a t), its own keys' share of the sum,
+    // and O^T's dims 16i + g (acc[i][0], [1]) and 16i + g + 8 ([2], [3])
+    float runMax[2] = {-CUDART_INF_F, -CUDART_INF_F};
+    float runSum[2] = {0.0f, 0.0f};
+    float acc[HD / 16][4];
+#pragma unroll
+    for (int i = 0; i < HD / 16; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
+
+    int readStage = 0, writeStage = STAGES - 1;
+    for (int it = 0; it < numIters; it++) {
+        copyAsyncWait<STAGES - 2>();  // this lane's share of iteration it has landed
+        __syncwarp();                 // and every lane's
+        const bf16* kTile = warpTiles + readStage * STAGE_ELEMENTS;
+        const bf16* vTile = kTile + TILE;
+        float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // S^T: (key g, heads 2t, 2t + 1), (key g + 8, ...)
+#pragma unroll
+        for (int k = 0; k < HD / 16; k++) {
+            uint32_t a[4];
+            ldmatrixX4(a, kTile + (lane & 15) * STRIDE + k * 16 + (lane >> 4) * 8);
+            mmaBf16(s, a, qB[k][0], qB[k][1]);
+        }
+        int tileKey = firstKey + it * KEYS_PER_ITER;
+        if (tileKey + g >= end) s[0] = s[1] = -CUDART_INF_F;
+        if (tileKey + g + 8 >= end) s[2] = s[3] = -CUDART_INF_F;
+        float m[2] = {fmaxf(s[0], s[2]), fmaxf(s[1], s[3])};
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+#pragma unroll
+            for (int offset = 4; offset < 32; offset <<= 1) m[e] = fmaxf(m[e], __shfl_xor_sync(0xffffffffu, m[e], offset));
+        }
+        // the running max moves only when a score passes it by RESCALE_SLACK (as V3's lazy rescale)
+        bool moves0 = m[0] > runMax[0] + RESCALE_SLACK, moves1 = m[1] > runMax[1] + RESCALE_SLACK;
+        if (__any_sync(0xffffffffu, moves0 || moves1)) {
+            float c0 = moves0 ? exp2f(runMax[0] - m[0]) : 1.0f;  // 0 on the first key
+            float c1 = moves1 ? exp2f(runMax[1] - m[1]) : 1.0f;
+            if (moves0) runMax[0] = m[0];
+            if (moves1) runMax[1] = m[1];
+            runSum[0] *= c0;
+            runSum[1] *= c1;
+#pragma unroll
+            for (int i = 0; i < HD / 16; i++) {
+                acc[i][0] *= c0;
+                acc[i][2] *= c0;
+                acc[i][1] *= c1;
+                acc[i][3] *= c1;
+            }
+        }
+        float base0 = runMax[0] == -CUDART_INF_F ? 0.0f : runMax[0];  // no key yet: p = 0, not NaN
+        float base1 = runMax[1] == -CUDART_INF_F ? 0.0f : runMax[1];
+        float p0 = exp2f(s[0] - base0), p1 = exp2f(s[1] - base1), p2 = exp2f(s[2] - base0), p3 = exp2f(s[3] - base1);
+        runSum[0] += p0 + p2;
+        runSum[1] += p1 + p3;
+        uint32_t pB0 = transpose8x8(packBf16(p0, p1));  // P^T rows (keys) 2t, 2t + 1 of head g
+        uint32_t pB1 = transpose8x8(packBf16(p2, p3));  // keys 2t + 8, 2t + 9
+        int vKey = (lane & 7) + ((lane >> 4) << 3);      // ldmatrix.trans rows: keys 0-7, 0-7, 8-15, 8-15
+        int vDim = ((lane >> 3) & 1) * 8;                // at dims + 0, + 8, + 0, + 8
+#pragma unroll
+        for (int i = 0; i < HD / 16; i++) {
+            uint32_t a[4];
+            ldmatrixX4Trans(a, vTile + vKey * STRIDE + i * 16 + vDim);
+            mmaBf16(acc[i], a, pB0, pB1);
+        }
+        __syncwarp();  // every lane's reads of this stage are done before the copy below overwrites the oldest
+        if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage);
+        copyAsyncCommit();
+        readStage = readStage + 1 == STAGES ? 0 : readStage + 1;
+        writeStage = writeStage + 1 == STAGES ? 0 : writeStage + 1;
+    }
+
+    // the warp's state in shared memory, as shareWarpStates leaves V3's: the sums over the 8 lanes of a t
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+#pragma unroll
+        for (int offset = 4; offset < 32; offset <<= 1) runSum[e] += __shfl_xor_sync(0xffffffffu, runSum[e], offset);
+    }
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+        int h = 2 * t + e;
+        if (h < group) {
+            if (g == 0) {
+                warpMax[warp][h] = runMax[e];
+                warpSumExp[warp][h] = runSum[e];
+            }
+#pragma unroll
+            for (int i = 0; i < HD / 16; i++) {
+                warpAcc[warp][h][16 * i + g] = acc[i][e];
+                warpAcc[warp][h][16 * i + g + 8] = acc[i][2 + e];
+            }
+        }
+    }
+    __syncthreads();
+    if constexpr (FUSED) {
+        int numUsed = splitsHoldingKeys(numKeys, numSplits);
+        bf16* outRows = out + (token * numHeads + kvHead * group) * HD;
+        writeSharedStates<HD, G, W>(warpMax, warpSumExp, warpAcc, group, partMax, partSum, partAcc, firstPart, numSplits,
+                                    numUsed == 1 ? outRows : nullptr);
+        if (numUsed > 1) {
+            mergeIfLastSplit<HD, G>(partMax, partSum, partAcc, firstPart - split, numSplits, numUsed, group,
+                                    counters + token * numKvHeads + kvHead, outRows);
+        }
+    } else {
+        writeSharedStates<HD, G, W>(warpMax, warpSumExp, warpAcc, group, partMax, partSum, partAcc, firstPart, numSplits,
+                                    nullptr);
+    }
+}
+
+#define PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, STAGES, TRANSPOSED, FUSED, CLUSTER, SUFFIX)             \
     extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : (G == 1 && W * B <= 8 ? 2 * B : B)) \
             paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
@@ -931,12 +1222,20 @@ __device__ __forceinline__ void pagedAttentionV3(
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
             const int* skipToken, bf16* out, int* counters, int oldKeysReady) {                                 \
         pdlTrigger();                                                                                           \
-        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED, CLUSTER>(q, kCache, vCache, positions, tokenSeq,       \
-                                                  blockTables,                                                  \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED, CLUSTER, STAGES>(q, kCache, vCache, positions,         \
+                                                  tokenSeq, blockTables,                                        \
                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
                                                   counters, oldKeysReady);                                      \
     }
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX) \
+    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, 0, TRANSPOSED, FUSED, 0, SUFFIX)
+#define PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, CLUSTER, SUFFIX) \
+    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, 0, TRANSPOSED, FUSED, CLUSTER, SUFFIX)
+// STAGES iterations of K/V in a shared-memory ring filled by cp.async (name suffix s{STAGES}): dynamic shared
+// memory of STAGES × W × U' KB, U' the passes after G = 8's cap (PagedAttentionKernel.V3Shape.sharedBytes).
+#define PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, W, U, B, STAGES, FUSED, SUFFIX) \
+    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, STAGES, false, FUSED, 0, SUFFIX)
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
 // Each comes twice: as is, and fused (suffix _fused: merges its splits into out itself). Separate instantiations,
@@ -951,7 +1250,37 @@ __device__ __forceinline__ void pagedAttentionV3(
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, true, _fused)  \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, true, _fused)  \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, true, t_fused)  \
+    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 4, false, s4) \
+    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 6, false, s6) \
+    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 4, true, s4_fused) \
+    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 6, true, s6_fused) \
     PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, 4, 4, 2, false, false, 16, _cluster16)
+// Tensor cores (pagedAttentionMma): head dims 64 and 128, 4 warps, 2 CTAs per SM, a ring of 3 iterations (96 KB at
+// head dim 128); PagedAttentionKernel.V3Shape names it W4U1B2S3M (the passes knob means nothing to it).
+#define PAGED_ATTENTION_MMA_ENTRY(HD, G, W, B, STAGES, FUSED, SUFFIX)                                          \
+    extern "C" __global__ void __launch_bounds__(W * 32, B)                                                    \
+            paged_attention_v3_hd##HD##_g##G##_w##W##u1b##B##s##STAGES##m##SUFFIX(                             \
+            const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
+            const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
+            int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
+            const int* skipToken, bf16* out, int* counters, int oldKeysReady) {                                 \
+        pdlTrigger();                                                                                           \
+        pagedAttentionMma<HD, G, W, STAGES, FUSED>(q, kCache, vCache, positions, tokenSeq, blockTables,         \
+                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,   \
+                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out, \
+                                                   counters);                                                   \
+    }
+#define PAGED_ATTENTION_MMA_SHAPES(HD, G)                  \
+    PAGED_ATTENTION_MMA_ENTRY(HD, G, 4, 2, 3, false, )     \
+    PAGED_ATTENTION_MMA_ENTRY(HD, G, 4, 2, 3, true, _fused)
+#define PAGED_ATTENTION_MMA_GROUPS(HD) \
+    PAGED_ATTENTION_MMA_SHAPES(HD, 1)  \
+    PAGED_ATTENTION_MMA_SHAPES(HD, 2)  \
+    PAGED_ATTENTION_MMA_SHAPES(HD, 4)  \
+    PAGED_ATTENTION_MMA_SHAPES(HD, 8)
+PAGED_ATTENTION_MMA_GROUPS(64)
+PAGED_ATTENTION_MMA_GROUPS(128)
+
 #define PAGED_ATTENTION_V3_GROUPS(HD) \
     PAGED_ATTENTION_V3_SHAPES(HD, 1)  \
     PAGED_ATTENTION_V3_SHAPES(HD, 2)  \

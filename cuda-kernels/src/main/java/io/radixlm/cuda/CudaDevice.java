@@ -48,9 +48,6 @@ public final class CudaDevice implements AutoCloseable {
     private static final int ATTR_CC_MINOR = 76;
     /** CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT. */
     private static final int ATTR_MULTIPROCESSORS = 16;
-    /** Dynamic shared memory a kernel may take without opting in through cuFuncSetAttribute. */
-    private static final int DEFAULT_SHARED_BYTES = 48 << 10;
-
     /** CU_FUNC_ATTRIBUTE_NON_PORTABLE_CLUSTER_SIZE_ALLOWED (JCuda 12.6 does not name it). */
     private static final int NON_PORTABLE_CLUSTER_SIZE_ALLOWED = 14;
 
@@ -78,7 +75,7 @@ public final class CudaDevice implements AutoCloseable {
     private final boolean pdl;
     /** Kernels whose launches may use clusters past the portable 8 CTAs, once allowed. */
     private final java.util.Set<String> nonPortableClusters = new java.util.HashSet<>();
-    private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, once raised past 48 KB
+    private final Map<String, Integer> sharedBytesAllowed = new HashMap<>(); // per kernel, the dynamic bytes opted in
 
     private CudaDevice(String name, int computeCapability, int numMultiprocessors, byte[] fatbin) {
         this.name = name;
@@ -157,8 +154,10 @@ public final class CudaDevice implements AutoCloseable {
     /** How many blocks of kernel (blockSize threads, sharedBytes of dynamic shared memory) one multiprocessor holds at once. */
     public int maxResidentBlocks(String kernel, int blockSize, int sharedBytes) {
         int[] numBlocks = {0};
-        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, functions.computeIfAbsent(kernel, this::loadFunction),
-                blockSize, sharedBytes), "cuOccupancyMaxActiveBlocksPerMultiprocessor " + kernel);
+        AddressableFunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        allowSharedBytes(kernel, function, sharedBytes);  // else the count is for a launch that would be refused
+        check(cuOccupancyMaxActiveBlocksPerMultiprocessor(numBlocks, function, blockSize, sharedBytes),
+                "cuOccupancyMaxActiveBlocksPerMultiprocessor " + kernel);
         return Math.max(1, numBlocks[0]);
     }
 
@@ -172,15 +171,23 @@ public final class CudaDevice implements AutoCloseable {
         return new long[] {free[0], total[0]};
     }
 
-    /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
-    public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
-        AddressableFunction function = functions.computeIfAbsent(kernel, this::loadFunction);
-        if (sharedBytes > sharedBytesAllowed.getOrDefault(kernel, DEFAULT_SHARED_BYTES)) {
-            // more than 48 KB of dynamic shared memory needs the kernel's opt-in, once per size
+    /**
+     * Static and dynamic shared memory past 48 KB together need the kernel's opt-in (cuFuncSetAttribute). Any
+     * dynamic size is opted in, once per kernel and larger size: harmless below the limit, and no need to ask
+     * the kernel's static size.
+     */
+    private void allowSharedBytes(String kernel, AddressableFunction function, int sharedBytes) {
+        if (sharedBytes > sharedBytesAllowed.getOrDefault(kernel, 0)) {
             check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                     sharedBytes), "cuFuncSetAttribute " + kernel);
             sharedBytesAllowed.put(kernel, sharedBytes);
         }
+    }
+
+    /** Launches kernel `name` of the fatbin on this device's stream (asynchronous). */
+    public void launch(String kernel, Dim3 grid, Dim3 block, int sharedBytes, KernelArgs args) {
+        AddressableFunction function = functions.computeIfAbsent(kernel, this::loadFunction);
+        allowSharedBytes(kernel, function, sharedBytes);
         if (launchesAsDependent(kernel)) {
             check(dependentLaunch.launch(function.address(), stream.address(), grid, block, sharedBytes, args),
                     "launch " + kernel + " (programmatic dependent)");
@@ -227,8 +234,18 @@ public final class CudaDevice implements AutoCloseable {
     private AddressableFunction loadFunction(String kernel) {
         AddressableFunction function = new AddressableFunction();
         check(cuModuleGetFunction(function, module, kernel), "cuModuleGetFunction " + kernel);
+        if (CARVEOUT != null) {
+            check(cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                    CARVEOUT), "cuFuncSetAttribute carveout " + kernel);
+        }
         return function;
     }
+
+    /**
+     * -Dradixlm.carveout=P (0-100): every kernel prefers P% of its SM's L1/shared memory as shared memory, so that
+     * kernels of different needs in one stream need not reconfigure the SM between them. Unset: the driver's choice.
+     */
+    private static final Integer CARVEOUT = Integer.getInteger("radixlm.carveout");
 
     CUstream stream() { return stream; }
 

@@ -43,29 +43,75 @@ public final class PagedAttentionKernel {
      * CTAs per SM its register budget is sized for (__launch_bounds__; halved for group 8), and whether a key's
      * scores are summed by the transposed reduce-scatter (fewer shuffles for groups 2 .. lanes per key).
      */
-    public record V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
+    public record V3Shape(int warps, int passes, int minBlocks, boolean transposed, int stages, boolean tensorCores) {
         /**
-         * The default instantiation: 8 warps per SM, two 4-pass buffers per warp. Measured on the H200 (bench item 3,
-         * 8B layer, fraction of copy bandwidth at (1, 32k) / (32, 8k) / (128, 2k)): W4U4B2 0.743 / 0.928 / 0.876,
+         * V3's CUDA-core instantiation: 8 warps per SM, two 4-pass buffers per warp. The head dims without a
+         * tensor-core kernel (32, 48, 96) and the clusters run it. Measured on the H200 (bench item 3, 8B layer,
+         * fraction of copy bandwidth at (1, 32k) / (32, 8k) / (128, 2k)): W4U4B2 0.743 / 0.928 / 0.876,
          * W8U2B2 0.717 / 0.897 / 0.851, W4U2B4 0.632 / 0.882 / 0.865, W4U4B3 0.671 / 0.872 / 0.795, W8U1B2 0.615 /
          * 0.738 / 0.715, W4U2B4T 0.607 / 0.842 / 0.827, W4U4B3T 0.738 / 0.975 / 0.866; the V2 kernel 0.587 / 0.714 / 0.693.
          * Shapes of 3 or more CTAs per SM choose different split counts for different numbers of tokens, which breaks
          * the bit-for-bit equality of a prefill after a prefix hit with a cold one through this kernel; they were dropped.
+         * Its ncu profile at (1, 32k): 61% of issue slots busy with 2 warps a scheduler, HBM at 69% of its peak; a
+         * ring in shared memory (W4U4B2S4, W4U4B2S6) kept more bytes in flight and did not help: 0.722 / 0.956 / 0.872
+         * and 0.677 / 0.858 / 0.831. The bound is the ~70 instructions a key.
          */
-        public static final V3Shape DEFAULT = new V3Shape(4, 4, 2, false);
+        public static final V3Shape REGISTERS = new V3Shape(4, 4, 2, false);
 
+        /**
+         * The default: the tensor-core kernel (16 keys a warp an iteration through mma.sync, a ring of 3 iterations)
+         * where the head dim has one, else {@link #REGISTERS}. Measured on the H200 (bench item 3, one call): 8B
+         * layer 0.765 / 0.955 / 0.946, 1B layer 0.608 / 0.895 / 0.849; W4U4B2 in two calls before it, 8B 0.747 /
+         * 0.928 / 0.875 and 0.739 / 0.897 / 0.857, 1B 0.591 / 0.858 / 0.788 and 0.579 / 0.849 / 0.783.
+         */
+        public static final V3Shape DEFAULT = new V3Shape(4, 1, 2, false, 3, true);
+
+        /**
+         * stages: 0 for V3's two register buffers (one iteration in flight while one is computed); 2 or more for a
+         * ring of that many iterations in shared memory, filled by cp.async (stages - 1 in flight). tensorCores: the
+         * keys' scores and values go through mma.sync, 16 keys a warp an iteration (pagedAttentionMma; head dims 64
+         * and 128, other head dims run {@link #REGISTERS}); it needs a ring, and passes and transposed mean nothing to it.
+         */
         public V3Shape {
             if (warps < 1 || passes < 1 || minBlocks < 1) {
                 throw new IllegalArgumentException("V3 knobs must be positive: " + warps + ", " + passes + ", " + minBlocks);
             }
+            if (stages < 0 || stages == 1) throw new IllegalArgumentException("a ring has 2 stages or more, not " + stages);
+            if (tensorCores && stages == 0) throw new IllegalArgumentException("the tensor-core kernel needs a ring");
         }
 
-        /** "W4U4B2" or "W4U4B2T" (case ignored), which must name one of {@link #V3_SHAPES}. */
+        /** A shape with V3's register buffers. */
+        public V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
+            this(warps, passes, minBlocks, transposed, 0, false);
+        }
+
+        /** A shape of V3's CUDA-core sums, with a ring of stages iterations (0: the register buffers). */
+        public V3Shape(int warps, int passes, int minBlocks, boolean transposed, int stages) {
+            this(warps, passes, minBlocks, transposed, stages, false);
+        }
+
+        /** Whether this shape has a kernel for headDim (the tensor-core one only for 64 and 128). */
+        public boolean supports(int headDim) { return !tensorCores || headDim == 64 || headDim == 128; }
+
+        /**
+         * Dynamic shared memory of a launch for GQA groups padded to paddedGroup: the ring. CUDA cores: stages ×
+         * warps × passes × 1 KB (K and V, 16 bytes a lane), group 8 running at most 2 passes (pagedAttentionV3's cap);
+         * tensor cores: stages × warps × 16 keys × K and V rows of headDim + 8 bf16 (padded against bank conflicts).
+         * 0 without a ring.
+         */
+        public int sharedBytes(int paddedGroup, int headDim) {
+            if (tensorCores) return stages * warps * 16 * 2 * (headDim + 8) * 2;
+            int effectivePasses = paddedGroup >= 8 && passes > 2 ? 2 : passes;
+            return stages * warps * effectivePasses * 1024;
+        }
+
+        /** "W4U4B2", "W4U4B2T", "W4U4B2S4" or "W4U1B2S3M" (case ignored), which must name one of {@link #V3_SHAPES}. */
         public static V3Shape parse(String name) {
-            var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
-            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U4B2 or W4U4B2T, not " + name);
+            var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)(?:S(\\d+))?(M?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
+            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U4B2, W4U4B2T, W4U4B2S4 or W4U1B2S3M, not " + name);
             V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
-                    Integer.parseInt(m.group(3)), !m.group(4).isEmpty());
+                    Integer.parseInt(m.group(3)), !m.group(4).isEmpty(), m.group(5) == null ? 0 : Integer.parseInt(m.group(5)),
+                    !m.group(6).isEmpty());
             if (!V3_SHAPES.contains(shape)) throw new IllegalArgumentException("no V3 kernel " + name + "; built: " + V3_SHAPES);
             return shape;
         }
@@ -77,7 +123,10 @@ public final class PagedAttentionKernel {
         }
 
         @Override
-        public String toString() { return "W" + warps + "U" + passes + "B" + minBlocks + (transposed ? "T" : ""); }
+        public String toString() {
+            return "W" + warps + "U" + passes + "B" + minBlocks + (transposed ? "T" : "") + (stages > 0 ? "S" + stages : "")
+                    + (tensorCores ? "M" : "");
+        }
     }
 
     /**
@@ -96,7 +145,8 @@ public final class PagedAttentionKernel {
 
     /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
     public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(new V3Shape(4, 4, 2, false),
-            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 2, true));
+            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 2, true), new V3Shape(4, 4, 2, false, 4),
+            new V3Shape(4, 4, 2, false, 6), new V3Shape(4, 1, 2, false, 3, true));
 
     /**
      * How one launch split the keys: what attention_reduce needs to merge the states; outWritten: the kernel merged
@@ -183,8 +233,8 @@ public final class PagedAttentionKernel {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
                     String kernel = streamingKernel(headDim, group, fused());
-                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), 0));
-                    if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && v3Shape.equals(V3Shape.DEFAULT) && this.merge == Merge.SEPARATE
+                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), streamingSharedBytes(headDim, group)));
+                    if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && (v3Shape.equals(V3Shape.DEFAULT) || v3Shape.equals(V3Shape.REGISTERS)) && this.merge == Merge.SEPARATE
                             && device.launchesClusters()) {
                         String clustered = clusterKernel(headDim, group);
                         clusterCapacity.put(clustered, device.maxActiveClusters(clustered, CLUSTER_SIZE,
@@ -332,7 +382,8 @@ public final class PagedAttentionKernel {
                 ? v3Args(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits,
                         writesOut ? out : null, writesOut ? workspace.counters() : null, oldKeysReady)
                 : streamingArgs(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits);
-        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()), 0, args);
+        device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()),
+                streamingSharedBytes(layout.headDim(), layout.numHeads() / layout.numKvHeads()), args);
         return new Splits(variant, numSplits, writesOut);
     }
 
@@ -410,7 +461,7 @@ public final class PagedAttentionKernel {
      */
     private String streamingKernel(int headDim, int group, boolean writesOut) {
         if (variant == Variant.V3) {
-            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + v3Shape.toString().toLowerCase(java.util.Locale.ROOT)
+            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + v3Shape(headDim).toString().toLowerCase(java.util.Locale.ROOT)
                     + (writesOut ? "_fused" : "");
         }
         return "paged_attention_split_hd" + headDim + "_g" + paddedGroup(group);
@@ -418,7 +469,7 @@ public final class PagedAttentionKernel {
 
     /** paged_attention_v3_hd{headDim}_g{G}_w4u4b2_cluster16: the default V3 shape in clusters, G the padded group. */
     private static String clusterKernel(int headDim, int group) {
-        return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + V3Shape.DEFAULT.toString().toLowerCase(java.util.Locale.ROOT)
+        return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + V3Shape.REGISTERS.toString().toLowerCase(java.util.Locale.ROOT)
                 + "_cluster" + CLUSTER_SIZE;
     }
 
@@ -428,4 +479,12 @@ public final class PagedAttentionKernel {
     }
 
     private int streamingThreads() { return variant == Variant.V3 ? 32 * v3Shape.warps() : THREADS; }
+
+    /** Dynamic shared memory of a streaming launch for a GQA group: V3's ring, if its shape has one. */
+    private int streamingSharedBytes(int headDim, int group) {
+        return variant == Variant.V3 ? v3Shape(headDim).sharedBytes(paddedGroup(group), headDim) : 0;
+    }
+
+    /** The V3 shape that runs at headDim: the chosen one, or {@link V3Shape#REGISTERS} where it has no kernel. */
+    private V3Shape v3Shape(int headDim) { return v3Shape.supports(headDim) ? v3Shape : V3Shape.REGISTERS; }
 }
