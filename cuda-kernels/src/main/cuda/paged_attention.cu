@@ -683,7 +683,8 @@ __device__ __forceinline__ void mergeIfLastSplit(const float* partMax, const flo
 }
 
 // ---------------------------------------------------------------------------------------------------
-// V3: paged_attention_v3_hd{HD}_g{G}_w{W}u{U}b{B}, the default decode attention (V2 above stays for an A/B through
+// V3: paged_attention_v3_hd{HD}_g{G}_w{W}u{U}b{B}, the decode attention of head dims 32, 48 and 96 and of the clusters
+// (the tensor-core kernel below is the default at head dims 64 and 128; V2 above stays for an A/B through
 // -Dradixlm.attention.v2=true). Same grid, lanes, scores, softmax and packed partial states as V2, but a warp
 // issues the K/V loads of its next iteration before it computes the current one: two register buffers, swapped
 // by unrolling the loop by two, so that HBM streams while the warp computes (V2 loads, then computes, and with
@@ -798,7 +799,7 @@ __device__ __forceinline__ void mergeCluster(float* ctaMax, float* ctaSum, float
 #endif
 }
 
-template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0, int STAGES = 0>
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
@@ -810,7 +811,6 @@ __device__ __forceinline__ void pagedAttentionV3(
     constexpr int KEYS_PER_PASS = 32 / L;
     constexpr int KEYS_PER_WARP = KEYS_PER_PASS * U;
     constexpr int KEYS_PER_ITER = KEYS_PER_WARP * W;
-    static_assert(STAGES == 0 || STAGES >= 2, "a ring needs two stages at least");
     __shared__ float warpMax[W][G];
     __shared__ float warpSumExp[W][G];
     __shared__ float warpAcc[W][G][HD];
@@ -868,105 +868,40 @@ __device__ __forceinline__ void pagedAttentionV3(
     const uint4* kVectors = reinterpret_cast<const uint4*>(kCache);
     const uint4* vVectors = reinterpret_cast<const uint4*>(vCache);
     int rows[U];  // the rows of the iteration whose loads go out next
-    float qReg[G][8];
-    float runMax[G], runSum[G], acc[G][8];
+    uint4 kA[U], vA[U], kB[U], vB[U];
     bool valid[U];
-    if constexpr (STAGES > 0) {
-        // The ring (dynamic shared memory, STAGES iterations): this lane's 16 bytes of pass u of stage s at
-        // kvRing[((s·W + warp)·U + u)·64 + lane] (K) and 32 vectors further (V). A lane reads back only what it
-        // copied itself, so cp.async's own wait orders each read; no barrier. STAGES - 1 iterations are in flight
-        // while one is computed, in shared memory rather than registers: V3's register pair holds one.
-        extern __shared__ uint4 kvRing[];
-        constexpr int STAGE_VECTORS = W * U * 64;
-        uint4* laneRing = kvRing + warp * U * 64 + lane;
-        auto issue = [&](int iteration, int stage, int stopKey) {
-            keyVectors<HD, U>(rows, firstKey + iteration * KEYS_PER_ITER, KEYS_PER_PASS, stopKey, table, pageSize,
-                              pageShift, numKvHeads, kvHead);
-            uint4* slot = laneRing + stage * STAGE_VECTORS;
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                copyAsync16(slot + u * 64, kVectors + rows[u] + loadSub, 16);
-                copyAsync16(slot + u * 64 + 32, vVectors + rows[u] + loadSub, 16);
-            }
-        };
-        issue(0, 0, earlyEnd);  // before the wait in a decode step, as V3's first buffer (numIters >= 1 here)
-        copyAsyncCommit();
-        int ownPass = -1;
-        uint4 ownK = make_uint4(0, 0, 0, 0), ownV = ownK;
-        if (early) {
-            int ownRow[1];
-            int rel = numKeys - 1 - begin;
-            if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
-                ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
-                keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
-            }
-            pdlWait();
-            if (ownPass >= 0) {
-                ownK = __ldcg(kVectors + ownRow[0] + loadSub);
-                ownV = __ldcg(vVectors + ownRow[0] + loadSub);
-            }
+    keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
+    loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+    keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
+    if (early) {
+        int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
+        int rel = numKeys - 1 - begin;
+        if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
+            ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
+            keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
         }
-#pragma unroll
-        for (int s = 1; s < STAGES - 1; s++) {
-            if (s < numIters) issue(s, s, end);
-            copyAsyncCommit();  // one group per iteration, empty past the split's end, so the waits count alike
-        }
-        loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
-        clearSoftmaxState<G>(runMax, runSum, acc);
-        int readStage = 0, writeStage = STAGES - 1;
-        for (int it = 0; it < numIters; it++) {
-            copyAsyncWait<STAGES - 2>();  // iteration it's group has landed
-            uint4 kRaw[U], vRaw[U];
-            const uint4* slot = laneRing + readStage * STAGE_VECTORS;
-#pragma unroll
-            for (int u = 0; u < U; u++) {
-                kRaw[u] = slot[u * 64];
-                vRaw[u] = slot[u * 64 + 32];
-                if (it == 0 && u == ownPass) {
-                    kRaw[u] = ownK;
-                    vRaw[u] = ownV;
-                }
-            }
-            if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage, end);  // the stage read last iteration
-            copyAsyncCommit();
-            readStage = readStage + 1 == STAGES ? 0 : readStage + 1;
-            writeStage = writeStage + 1 == STAGES ? 0 : writeStage + 1;
-            validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
-            attendKeys<G, U, L, true, TRANSPOSED>(kRaw, vRaw, valid, qReg, runMax, runSum, acc);
-        }
-    } else {
-        uint4 kA[U], vA[U], kB[U], vB[U];
-        keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
+        pdlWait();
+        if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
+    }
+
+    float qReg[G][8];
+    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+    float runMax[G], runSum[G], acc[G][8];
+    clearSoftmaxState<G>(runMax, runSum, acc);
+
+    // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
+    for (int it = 0; it < numIters; it += 2) {
+        loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
+        keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                          numKvHeads, kvHead);
+        validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
+        attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
+        if (it + 1 >= numIters) break;
         loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
-        keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
-        if (early) {
-            int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
-            int rel = numKeys - 1 - begin;
-            if (earlyEnd < end && rel < KEYS_PER_ITER && rel / KEYS_PER_WARP == warp && rel % KEYS_PER_PASS == keySlot) {
-                ownPass = rel % KEYS_PER_WARP / KEYS_PER_PASS;
-                keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
-            }
-            pdlWait();
-            if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
-        }
-
-        loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
-        clearSoftmaxState<G>(runMax, runSum, acc);
-
-        // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
-        for (int it = 0; it < numIters; it += 2) {
-            loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
-            keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
-                              numKvHeads, kvHead);
-            validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
-            attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
-            if (it + 1 >= numIters) break;
-            loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
-            keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
-                              numKvHeads, kvHead);
-            validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
-            attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
-        }
+        keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
+                          numKvHeads, kvHead);
+        validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
+        attendKeys<G, U, L, true, TRANSPOSED>(kB, vB, valid, qReg, runMax, runSum, acc);
     }
     if constexpr (CLUSTER > 0) {
         shareWarpStates<HD, G, L, W>(runMax, runSum, acc, warpMax, warpSumExp, warpAcc, group, sub, keySlot, warp);
@@ -1214,7 +1149,9 @@ __device__ __forceinline__ void pagedAttentionMma(
     }
 }
 
-#define PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, STAGES, TRANSPOSED, FUSED, CLUSTER, SUFFIX)             \
+#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX) \
+    PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, 0, SUFFIX)
+#define PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, CLUSTER, SUFFIX)                \
     extern "C" __global__ void __launch_bounds__(W * 32, G >= 8 ? (B + 1) / 2 : (G == 1 && W * B <= 8 ? 2 * B : B)) \
             paged_attention_v3_hd##HD##_g##G##_w##W##u##U##b##B##SUFFIX(                                        \
             const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
@@ -1222,20 +1159,12 @@ __device__ __forceinline__ void pagedAttentionMma(
             int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
             const int* skipToken, bf16* out, int* counters, int oldKeysReady) {                                 \
         pdlTrigger();                                                                                           \
-        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED, CLUSTER, STAGES>(q, kCache, vCache, positions,         \
-                                                  tokenSeq, blockTables,                                        \
+        pagedAttentionV3<HD, G, W, U, TRANSPOSED, FUSED, CLUSTER>(q, kCache, vCache, positions, tokenSeq,       \
+                                                  blockTables,                                                  \
                                                   maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,    \
                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
                                                   counters, oldKeysReady);                                      \
     }
-#define PAGED_ATTENTION_V3_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, SUFFIX) \
-    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, 0, TRANSPOSED, FUSED, 0, SUFFIX)
-#define PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, W, U, B, TRANSPOSED, FUSED, CLUSTER, SUFFIX) \
-    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, 0, TRANSPOSED, FUSED, CLUSTER, SUFFIX)
-// STAGES iterations of K/V in a shared-memory ring filled by cp.async (name suffix s{STAGES}): dynamic shared
-// memory of STAGES × W × U' KB, U' the passes after G = 8's cap (PagedAttentionKernel.V3Shape.sharedBytes).
-#define PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, W, U, B, STAGES, FUSED, SUFFIX) \
-    PAGED_ATTENTION_V3_KERNEL(HD, G, W, U, B, STAGES, false, FUSED, 0, SUFFIX)
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
 // Each comes twice: as is, and fused (suffix _fused: merges its splits into out itself). Separate instantiations,
@@ -1250,10 +1179,6 @@ __device__ __forceinline__ void pagedAttentionMma(
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, false, true, _fused)  \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 8, 2, 2, false, true, _fused)  \
     PAGED_ATTENTION_V3_ENTRY(HD, G, 4, 4, 2, true, true, t_fused)  \
-    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 4, false, s4) \
-    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 6, false, s6) \
-    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 4, true, s4_fused) \
-    PAGED_ATTENTION_V3_STAGED_ENTRY(HD, G, 4, 4, 2, 6, true, s6_fused) \
     PAGED_ATTENTION_V3_CLUSTER_ENTRY(HD, G, 4, 4, 2, false, false, 16, _cluster16)
 // Tensor cores (pagedAttentionMma): head dims 64 and 128, 4 warps, 2 CTAs per SM, a ring of 3 iterations (96 KB at
 // head dim 128); PagedAttentionKernel.V3Shape names it W4U1B2S3M (the passes knob means nothing to it).

@@ -45,32 +45,34 @@ public final class PagedAttentionKernel {
      */
     public record V3Shape(int warps, int passes, int minBlocks, boolean transposed, int stages, boolean tensorCores) {
         /**
-         * V3's CUDA-core instantiation: 8 warps per SM, two 4-pass buffers per warp. The head dims without a
-         * tensor-core kernel (32, 48, 96) and the clusters run it. Measured on the H200 (bench item 3, 8B layer,
-         * fraction of copy bandwidth at (1, 32k) / (32, 8k) / (128, 2k)): W4U4B2 0.743 / 0.928 / 0.876,
+         * The default instantiation: 8 warps per SM, two 4-pass buffers per warp. Measured on the H200 (bench item 3,
+         * 8B layer, fraction of copy bandwidth at (1, 32k) / (32, 8k) / (128, 2k)): W4U4B2 0.743 / 0.928 / 0.876,
          * W8U2B2 0.717 / 0.897 / 0.851, W4U2B4 0.632 / 0.882 / 0.865, W4U4B3 0.671 / 0.872 / 0.795, W8U1B2 0.615 /
          * 0.738 / 0.715, W4U2B4T 0.607 / 0.842 / 0.827, W4U4B3T 0.738 / 0.975 / 0.866; the V2 kernel 0.587 / 0.714 / 0.693.
          * Shapes of 3 or more CTAs per SM choose different split counts for different numbers of tokens, which breaks
          * the bit-for-bit equality of a prefill after a prefix hit with a cold one through this kernel; they were dropped.
          * Its ncu profile at (1, 32k): 61% of issue slots busy with 2 warps a scheduler, HBM at 69% of its peak; a
-         * ring in shared memory (W4U4B2S4, W4U4B2S6) kept more bytes in flight and did not help: 0.722 / 0.956 / 0.872
-         * and 0.677 / 0.858 / 0.831. The bound is the ~70 instructions a key.
+         * ring of 4 or 6 iterations in shared memory (branch ring) kept more bytes in flight and did not help: 0.722 /
+         * 0.956 / 0.872 and 0.677 / 0.858 / 0.831. The bound is its ~70 instructions a key.
          */
-        public static final V3Shape REGISTERS = new V3Shape(4, 4, 2, false);
+        public static final V3Shape DEFAULT = new V3Shape(4, 4, 2, false);
 
         /**
-         * The default: the tensor-core kernel (16 keys a warp an iteration through mma.sync, a ring of 3 iterations)
-         * where the head dim has one, else {@link #REGISTERS}. Measured on the H200 (bench item 3, one call): 8B
-         * layer 0.765 / 0.955 / 0.946, 1B layer 0.608 / 0.895 / 0.849; W4U4B2 in two calls before it, 8B 0.747 /
-         * 0.928 / 0.875 and 0.739 / 0.897 / 0.857, 1B 0.591 / 0.858 / 0.788 and 0.579 / 0.849 / 0.783.
+         * The tensor-core kernel (16 keys a warp an iteration through mma.sync, a ring of 3 iterations, 104 KB of
+         * shared memory a CTA at head dim 128), -Dradixlm.attention.v3=W4U1B2S3M; head dims other than 64 and 128 run
+         * {@link #DEFAULT}. Alone (bench item 3, one call) it streams faster: 8B layer 0.765 / 0.955 / 0.946, 1B layer
+         * 0.608 / 0.895 / 0.849, against W4U4B2's 0.747 / 0.928 / 0.875 and 0.591 / 0.858 / 0.788 in another call.
+         * In the decode step it is slower at batch 1 and on the nano-vllm workload (BENCHMARKS.md), so it is not the
+         * default.
          */
-        public static final V3Shape DEFAULT = new V3Shape(4, 1, 2, false, 3, true);
+        public static final V3Shape TENSOR_CORES = new V3Shape(4, 1, 2, false, 3, true);
 
         /**
          * stages: 0 for V3's two register buffers (one iteration in flight while one is computed); 2 or more for a
-         * ring of that many iterations in shared memory, filled by cp.async (stages - 1 in flight). tensorCores: the
+         * ring of that many iterations in shared memory, filled by cp.async (stages - 1 in flight; only the tensor-core
+         * kernel is built with one). tensorCores: the
          * keys' scores and values go through mma.sync, 16 keys a warp an iteration (pagedAttentionMma; head dims 64
-         * and 128, other head dims run {@link #REGISTERS}); it needs a ring, and passes and transposed mean nothing to it.
+         * and 128, other head dims run {@link #DEFAULT}); it needs a ring, and passes and transposed mean nothing to it.
          */
         public V3Shape {
             if (warps < 1 || passes < 1 || minBlocks < 1) {
@@ -83,11 +85,6 @@ public final class PagedAttentionKernel {
         /** A shape with V3's register buffers. */
         public V3Shape(int warps, int passes, int minBlocks, boolean transposed) {
             this(warps, passes, minBlocks, transposed, 0, false);
-        }
-
-        /** A shape of V3's CUDA-core sums, with a ring of stages iterations (0: the register buffers). */
-        public V3Shape(int warps, int passes, int minBlocks, boolean transposed, int stages) {
-            this(warps, passes, minBlocks, transposed, stages, false);
         }
 
         /** Whether this shape has a kernel for headDim (the tensor-core one only for 64 and 128). */
@@ -145,8 +142,7 @@ public final class PagedAttentionKernel {
 
     /** The V3 instantiations in paged_attention.cu (PAGED_ATTENTION_V3_SHAPES: keep the two lists equal). */
     public static final java.util.List<V3Shape> V3_SHAPES = java.util.List.of(new V3Shape(4, 4, 2, false),
-            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 2, true), new V3Shape(4, 4, 2, false, 4),
-            new V3Shape(4, 4, 2, false, 6), new V3Shape(4, 1, 2, false, 3, true));
+            new V3Shape(8, 2, 2, false), new V3Shape(4, 4, 2, true), V3Shape.TENSOR_CORES);
 
     /**
      * How one launch split the keys: what attention_reduce needs to merge the states; outWritten: the kernel merged
@@ -234,7 +230,7 @@ public final class PagedAttentionKernel {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
                     String kernel = streamingKernel(headDim, group, fused());
                     residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), streamingSharedBytes(headDim, group)));
-                    if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && (v3Shape.equals(V3Shape.DEFAULT) || v3Shape.equals(V3Shape.REGISTERS)) && this.merge == Merge.SEPARATE
+                    if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && v3Shape.equals(V3Shape.DEFAULT) && this.merge == Merge.SEPARATE
                             && device.launchesClusters()) {
                         String clustered = clusterKernel(headDim, group);
                         clusterCapacity.put(clustered, device.maxActiveClusters(clustered, CLUSTER_SIZE,
@@ -469,7 +465,7 @@ public final class PagedAttentionKernel {
 
     /** paged_attention_v3_hd{headDim}_g{G}_w4u4b2_cluster16: the default V3 shape in clusters, G the padded group. */
     private static String clusterKernel(int headDim, int group) {
-        return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + V3Shape.REGISTERS.toString().toLowerCase(java.util.Locale.ROOT)
+        return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + V3Shape.DEFAULT.toString().toLowerCase(java.util.Locale.ROOT)
                 + "_cluster" + CLUSTER_SIZE;
     }
 
@@ -485,6 +481,6 @@ public final class PagedAttentionKernel {
         return variant == Variant.V3 ? v3Shape(headDim).sharedBytes(paddedGroup(group), headDim) : 0;
     }
 
-    /** The V3 shape that runs at headDim: the chosen one, or {@link V3Shape#REGISTERS} where it has no kernel. */
-    private V3Shape v3Shape(int headDim) { return v3Shape.supports(headDim) ? v3Shape : V3Shape.REGISTERS; }
+    /** The V3 shape that runs at headDim: the chosen one, or {@link V3Shape#DEFAULT} where it has no kernel. */
+    private V3Shape v3Shape(int headDim) { return v3Shape.supports(headDim) ? v3Shape : V3Shape.DEFAULT; }
 }

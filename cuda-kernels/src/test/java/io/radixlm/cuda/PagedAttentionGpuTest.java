@@ -257,40 +257,6 @@ class PagedAttentionGpuTest {
     }
 
     @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
-    @CsvSource({"32, 8, 128", "16, 2, 128", "8, 1, 64", "64, 8, 64", "12, 3, 96", "8, 8, 32", "6, 6, 48"})
-    void aSharedMemoryRingGivesTheBitsOfTheRegisterBuffersAtAnySplitCount(int numHeads, int numKvHeads, int headDim) {
-        CudaDevice device = device();
-        // the same keys per lane and pass, so the same sums in the same order: only where the loads land differs.
-        // A mixed batch (prompt tokens and decodes, one skipped) waits first; a decode-only batch loads its first
-        // iteration before the wait, own keys in the first, second and later iterations of a split.
-        AttentionCase mixed = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, List.of(new Seq(1, 1), new Seq(15, 1),
-                new Seq(17, 1), new Seq(1000, 1), new Seq(5000, 1), new Seq(300, 3), new Seq(40, 1)));
-        int[] skip = new int[mixed.numTokens];
-        skip[mixed.numTokens - 1] = 1;
-        AttentionCase decodes = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(1, 2, 15, 16, 17, 33, 100, 1000, 5000));
-        int[] counts = {1, 2, 3, 7, 16, 31, 33, 48, 64, 255, 256};
-        List<Kernel> staged = V3_KERNELS.stream().filter(k -> k.shape().stages() > 0 && !k.shape().tensorCores()).toList();
-        assertTrue(staged.size() >= 2, "the ring shapes are built: " + staged);
-        forEachKernel(staged, ring -> {
-            V3Shape registerShape = new V3Shape(ring.shape().warps(), ring.shape().passes(), ring.shape().minBlocks(), false);
-            Kernel registers = new Kernel(Variant.V3, registerShape, ring.merge());
-            PagedAttentionKernel ringKernel = ring.on(device);
-            PagedAttentionKernel registerKernel = registers.on(device);
-            List<String> differ = new ArrayList<>();
-            for (int numSplits : counts) {
-                int first = firstDifference(mixed.runPaged(device, registerKernel, 256, numSplits, skip),
-                        mixed.runPaged(device, ringKernel, 256, numSplits, skip));
-                if (first >= 0) differ.add("mixed, " + numSplits + " splits, element " + first);
-                first = firstDifference(decodes.runPaged(device, registerKernel, 256, numSplits, null, true),
-                        decodes.runPaged(device, ringKernel, 256, numSplits, null, true));
-                if (first >= 0) differ.add("decodes with early loads, " + numSplits + " splits, element " + first);
-            }
-            assertTrue(differ.isEmpty(), ring + " differs from " + registers + ", heads " + numHeads + "/" + numKvHeads
-                    + ", head_dim " + headDim + ": " + differ);
-        });
-    }
-
-    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
     @CsvSource({"32, 8, 128", "8, 1, 64", "12, 3, 96", "16, 8, 128", "8, 8, 32", "28, 4, 128", "6, 6, 48", "64, 8, 64"})
     void earlyLoadsGiveTheBitsOfALaunchThatWaitsFirst(int numHeads, int numKvHeads, int headDim) {
         CudaDevice device = device();
@@ -386,8 +352,8 @@ class PagedAttentionGpuTest {
         CudaDevice device = device();
         assumeTrue(device.launchesClusters(), "thread-block clusters need compute capability 9.0: " + device.name());
         // clusters for every head dim, though by default only the small ones take them
-        PagedAttentionKernel clustered = new PagedAttentionKernel(device, Variant.V3, V3Shape.REGISTERS, Merge.SEPARATE, 128);
-        PagedAttentionKernel separate = new PagedAttentionKernel(device, Variant.V3, V3Shape.REGISTERS, Merge.SEPARATE, 0);
+        PagedAttentionKernel clustered = new PagedAttentionKernel(device, Variant.V3, V3Shape.DEFAULT, Merge.SEPARATE, 128);
+        PagedAttentionKernel separate = new PagedAttentionKernel(device, Variant.V3, V3Shape.DEFAULT, Merge.SEPARATE, 0);
         // one token at contexts where all, some or one of the 16 splits hold keys, two tokens, and the most
         // (token, KV head) pairs this GPU runs as clusters at once
         List<AttentionCase> cases = new ArrayList<>();

@@ -36,16 +36,6 @@ class PagedAttentionShapesTest {
             (isFused ? fused : plain).add(new V3Shape(Integer.parseInt(shapes.group(1)), Integer.parseInt(shapes.group(2)),
                     Integer.parseInt(shapes.group(3)), transposed));
         }
-        Matcher staged = Pattern.compile(
-                "PAGED_ATTENTION_V3_STAGED_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (\\d+), (true|false), s(\\d+)(_fused)?\\)")
-                .matcher(source);
-        while (staged.find()) {
-            assertEquals(staged.group(4), staged.group(6), "the name's suffix must give the stages");
-            boolean isFused = Boolean.parseBoolean(staged.group(5));
-            assertEquals(isFused, staged.group(7) != null, "the name's suffix must say whether it is fused");
-            (isFused ? fused : plain).add(new V3Shape(Integer.parseInt(staged.group(1)), Integer.parseInt(staged.group(2)),
-                    Integer.parseInt(staged.group(3)), false, Integer.parseInt(staged.group(4))));
-        }
         Matcher mma = Pattern.compile(
                 "PAGED_ATTENTION_MMA_ENTRY\\(HD, G, (\\d+), (\\d+), (\\d+), (true|false), (_fused)?\\)").matcher(source);
         while (mma.find()) {
@@ -78,18 +68,17 @@ class PagedAttentionShapesTest {
     void parsesTheNamesOfBuiltShapesOnly() {
         assertEquals(new V3Shape(8, 2, 2, false), V3Shape.parse("W8U2B2"));
         assertEquals(new V3Shape(4, 4, 2, true), V3Shape.parse("w4u4b2t"));
-        assertEquals(V3Shape.REGISTERS, V3Shape.parse(" w4u4b2 "));
-        assertEquals(V3Shape.DEFAULT, V3Shape.parse("W4U1B2S3M"));
-        assertEquals(new V3Shape(4, 4, 2, false, 4), V3Shape.parse("W4U4B2S4"));
-        assertEquals(4 * 4 * 4 * 1024, new V3Shape(4, 4, 2, false, 4).sharedBytes(4, 128), "4 stages of 4 warps × 4 passes × 1 KB");
-        assertEquals(4 * 4 * 2 * 1024, new V3Shape(4, 4, 2, false, 4).sharedBytes(8, 128), "group 8 runs 2 passes");
-        assertEquals(0, V3Shape.REGISTERS.sharedBytes(4, 128), "register buffers need no ring");
+        assertEquals(V3Shape.DEFAULT, V3Shape.parse(" w4u4b2 "));
+        assertEquals(V3Shape.TENSOR_CORES, V3Shape.parse("W4U1B2S3M"));
+        assertEquals(4 * 4 * 4 * 1024, new V3Shape(4, 4, 2, false, 4, false).sharedBytes(4, 128), "4 stages of 4 warps × 4 passes × 1 KB");
+        assertEquals(4 * 4 * 2 * 1024, new V3Shape(4, 4, 2, false, 4, false).sharedBytes(8, 128), "group 8 runs 2 passes");
+        assertEquals(0, V3Shape.DEFAULT.sharedBytes(4, 128), "register buffers need no ring");
         V3Shape tensorCores = V3Shape.parse("w4u1b2s3m");
         assertEquals(new V3Shape(4, 1, 2, false, 3, true), tensorCores);
         assertEquals(3 * 4 * 16 * 2 * 136 * 2, tensorCores.sharedBytes(4, 128), "3 stages of 4 warps × 16 keys of K and V, rows padded");
         assertTrue(tensorCores.supports(64) && tensorCores.supports(128) && !tensorCores.supports(96));
         assertThrows(IllegalArgumentException.class, () -> new V3Shape(4, 1, 2, false, 0, true), "tensor cores need a ring");
-        assertThrows(IllegalArgumentException.class, () -> new V3Shape(4, 4, 2, false, 1), "a ring of one stage");
+        assertThrows(IllegalArgumentException.class, () -> new V3Shape(4, 4, 2, false, 1, false), "a ring of one stage");
         assertTrue(PagedAttentionKernel.V3_SHAPES.contains(V3Shape.DEFAULT));
         for (V3Shape shape : PagedAttentionKernel.V3_SHAPES) assertEquals(shape, V3Shape.parse(shape.toString()));
         assertThrows(IllegalArgumentException.class, () -> V3Shape.parse("W3U2B4"), "not instantiated");
