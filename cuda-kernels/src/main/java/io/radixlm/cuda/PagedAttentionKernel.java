@@ -69,17 +69,17 @@ public final class PagedAttentionKernel {
 
         /**
          * stages: 0 for V3's two register buffers (one iteration in flight while one is computed); 2 or more for a
-         * ring of that many iterations in shared memory, filled by cp.async (stages - 1 in flight; only the tensor-core
-         * kernel is built with one). tensorCores: the
-         * keys' scores and values go through mma.sync, 16 keys a warp an iteration (pagedAttentionMma; head dims 64
-         * and 128, other head dims run {@link #DEFAULT}); it needs a ring, and passes and transposed mean nothing to it.
+         * ring of that many iterations in shared memory, filled by cp.async (stages - 1 in flight), which only the
+         * tensor-core kernel has. tensorCores: the keys' scores and values go through mma.sync, 16 keys a warp an
+         * iteration (pagedAttentionMma; head dims 64 and 128, other head dims run {@link #DEFAULT}); it needs a ring,
+         * and passes and transposed mean nothing to it.
          */
         public V3Shape {
             if (warps < 1 || passes < 1 || minBlocks < 1) {
                 throw new IllegalArgumentException("V3 knobs must be positive: " + warps + ", " + passes + ", " + minBlocks);
             }
+            if (tensorCores != stages > 0) throw new IllegalArgumentException("the tensor-core kernel, and only it, has a ring");
             if (stages < 0 || stages == 1) throw new IllegalArgumentException("a ring has 2 stages or more, not " + stages);
-            if (tensorCores && stages == 0) throw new IllegalArgumentException("the tensor-core kernel needs a ring");
         }
 
         /** A shape with V3's register buffers. */
@@ -91,21 +91,15 @@ public final class PagedAttentionKernel {
         public boolean supports(int headDim) { return !tensorCores || headDim == 64 || headDim == 128; }
 
         /**
-         * Dynamic shared memory of a launch for GQA groups padded to paddedGroup: the ring. CUDA cores: stages ×
-         * warps × passes × 1 KB (K and V, 16 bytes a lane), group 8 running at most 2 passes (pagedAttentionV3's cap);
-         * tensor cores: stages × warps × 16 keys × K and V rows of headDim + 8 bf16 (padded against bank conflicts).
-         * 0 without a ring.
+         * Dynamic shared memory of a launch at headDim: the ring, stages × warps × 16 keys × K and V rows of headDim
+         * + 8 bf16 (padded against bank conflicts); 0 without one.
          */
-        public int sharedBytes(int paddedGroup, int headDim) {
-            if (tensorCores) return stages * warps * 16 * 2 * (headDim + 8) * 2;
-            int effectivePasses = paddedGroup >= 8 && passes > 2 ? 2 : passes;
-            return stages * warps * effectivePasses * 1024;
-        }
+        public int sharedBytes(int headDim) { return stages * warps * 16 * 2 * (headDim + 8) * 2; }
 
-        /** "W4U4B2", "W4U4B2T", "W4U4B2S4" or "W4U1B2S3M" (case ignored), which must name one of {@link #V3_SHAPES}. */
+        /** "W4U4B2", "W4U4B2T" or "W4U1B2S3M" (case ignored), which must name one of {@link #V3_SHAPES}. */
         public static V3Shape parse(String name) {
             var m = java.util.regex.Pattern.compile("W(\\d+)U(\\d+)B(\\d+)(T?)(?:S(\\d+))?(M?)").matcher(name.trim().toUpperCase(java.util.Locale.ROOT));
-            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U4B2, W4U4B2T, W4U4B2S4 or W4U1B2S3M, not " + name);
+            if (!m.matches()) throw new IllegalArgumentException("V3 shape must look like W4U4B2, W4U4B2T or W4U1B2S3M, not " + name);
             V3Shape shape = new V3Shape(Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)),
                     Integer.parseInt(m.group(3)), !m.group(4).isEmpty(), m.group(5) == null ? 0 : Integer.parseInt(m.group(5)),
                     !m.group(6).isEmpty());
@@ -229,7 +223,7 @@ public final class PagedAttentionKernel {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
                     String kernel = streamingKernel(headDim, group, fused());
-                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), streamingSharedBytes(headDim, group)));
+                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), streamingSharedBytes(headDim)));
                     if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && v3Shape.equals(V3Shape.DEFAULT) && this.merge == Merge.SEPARATE
                             && device.launchesClusters()) {
                         String clustered = clusterKernel(headDim, group);
@@ -379,7 +373,7 @@ public final class PagedAttentionKernel {
                         writesOut ? out : null, writesOut ? workspace.counters() : null, oldKeysReady)
                 : streamingArgs(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits);
         device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()),
-                streamingSharedBytes(layout.headDim(), layout.numHeads() / layout.numKvHeads()), args);
+                streamingSharedBytes(layout.headDim()), args);
         return new Splits(variant, numSplits, writesOut);
     }
 
@@ -476,9 +470,9 @@ public final class PagedAttentionKernel {
 
     private int streamingThreads() { return variant == Variant.V3 ? 32 * v3Shape.warps() : THREADS; }
 
-    /** Dynamic shared memory of a streaming launch for a GQA group: V3's ring, if its shape has one. */
-    private int streamingSharedBytes(int headDim, int group) {
-        return variant == Variant.V3 ? v3Shape(headDim).sharedBytes(paddedGroup(group), headDim) : 0;
+    /** Dynamic shared memory of a streaming launch at headDim: V3's ring, if its shape has one. */
+    private int streamingSharedBytes(int headDim) {
+        return variant == Variant.V3 ? v3Shape(headDim).sharedBytes(headDim) : 0;
     }
 
     /** The V3 shape that runs at headDim: the chosen one, or {@link V3Shape#DEFAULT} where it has no kernel. */
