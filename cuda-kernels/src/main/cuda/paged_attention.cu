@@ -943,7 +943,7 @@ __device__ __forceinline__ void pagedAttentionV3(
 //   accumulator layout to the operand layout by movmatrix (an 8 × 8 transpose inside the warp).
 // Each warp copies its 16 K and V rows by cp.async into its own tiles of a ring of STAGES iterations (whole rows an
 // instruction, as V3 reads them), and takes its fragments by ldmatrix (.trans for V^T). Q and P are rounded to bf16
-// (K and V are bf16 already). Decode steps wait before their first load (no early loads).
+// (K and V are bf16 already). Decode steps copy their first iterations before the wait, as V3 loads them.
 
 // The 8 × 8 b16 matrix whose row lane / 4, columns 2(lane % 4) and + 1, this lane holds: its transpose, alike.
 __device__ __forceinline__ uint32_t transpose8x8(uint32_t x) {
@@ -963,7 +963,7 @@ __device__ __forceinline__ void pagedAttentionMma(
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
         float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
-        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters) {
+        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters, int oldKeysReady) {
     static_assert(HD == 64 || HD == 128, "tensor-core decode attention: head dim 64 or 128");
     static_assert(G <= 8 && STAGES >= 2, "8 heads a tile; a ring of 2 stages at least");
     constexpr int STRIDE = HD + 8;                 // +8: rows 16 bytes apart in banks, no ldmatrix conflicts
@@ -975,17 +975,23 @@ __device__ __forceinline__ void pagedAttentionMma(
     __shared__ float warpSumExp[W][G];
     __shared__ float warpAcc[W][G][HD];
 
-    pdlWait();
+    // oldKeysReady: as pagedAttentionV3, the page-table reads and the copies of the first STAGES - 1 iterations go
+    // out before the wait, the token's own key (written by this step's RoPE/KV write) excepted: its row is skipped
+    // then and loaded after the wait; rows past the split's end copy key numKeys - 2 instead (finite, and unused).
+    if (!oldKeysReady) pdlWait();
     long token = blockIdx.x;
     int kvHead = blockIdx.y;
     int split = blockIdx.z;
     int group = numHeads / numKvHeads;  // <= G
     if (skipToken != nullptr && skipToken[token] != 0) return;
     int numKeys = positions[token] + 1;
+    bool early = oldKeysReady && numKeys > 1;
+    if (oldKeysReady && !early) pdlWait();
     int chunk = splitChunk(numKeys, numSplits);
     int begin = split * chunk;
     long firstPart = (token * numHeads + kvHead * group) * numSplits + split;  // head h: firstPart + h·numSplits
     if (begin >= numKeys) {
+        if (early) pdlWait();
         if (threadIdx.x < group) {  // a split past the context: a neutral state
             partMax[firstPart + threadIdx.x * numSplits] = -CUDART_INF_F;
             partSum[firstPart + threadIdx.x * numSplits] = 0.0f;
@@ -993,6 +999,7 @@ __device__ __forceinline__ void pagedAttentionMma(
         return;
     }
     int end = min(numKeys, begin + chunk);
+    int earlyEnd = early && end == numKeys ? numKeys - 1 : end;  // copies before the wait stop short of the own key
     int warp = threadIdx.x >> 5;
     int lane = threadIdx.x & 31;
     int g = lane >> 2;
@@ -1006,25 +1013,42 @@ __device__ __forceinline__ void pagedAttentionMma(
     extern __shared__ __align__(16) bf16 kvTiles[];  // [STAGES][W][K, V][16][STRIDE]
     bf16* warpTiles = kvTiles + warp * 2 * TILE;
     constexpr int STAGE_ELEMENTS = W * 2 * TILE;
-    auto issue = [&](int iteration, int stage) {
+    int ownTile = -1, ownVector = 0;  // where this lane's share of the own key goes after the wait, if it skipped it
+    auto issue = [&](int iteration, int stage, bool beforeWait) {
         int tileKey = firstKey + iteration * KEYS_PER_ITER;
         bf16* kTile = warpTiles + stage * STAGE_ELEMENTS;
         int vector = lane % ROW_VECTORS;
+        int last = (beforeWait ? earlyEnd : end) - 1;  // past it: its row, finite and unused
 #pragma unroll
         for (int c = 0; c < 16 / ROWS_PER_COPY; c++) {
             int row = c * ROWS_PER_COPY + lane / ROW_VECTORS;
-            int key = min(tileKey + row, end - 1);  // past the split's end: its last key's row, finite and unused
+            int key = min(tileKey + row, last);
             int page = pageShift >= 0 ? key >> pageShift : key / pageSize;
             int slot = __ldg(table + page) * pageSize + (key - page * pageSize);
             int first = (slot * numKvHeads + kvHead) * ROW_VECTORS;
+            if (beforeWait && tileKey + row == numKeys - 1) {  // the own key: not written yet
+                int ownKey = numKeys - 1;
+                int ownPage = pageShift >= 0 ? ownKey >> pageShift : ownKey / pageSize;
+                int ownSlot = __ldg(table + ownPage) * pageSize + (ownKey - ownPage * pageSize);
+                ownTile = stage * STAGE_ELEMENTS + row * STRIDE + vector * 8;
+                ownVector = (ownSlot * numKvHeads + kvHead) * ROW_VECTORS + vector;
+                continue;
+            }
             copyAsync16(kTile + row * STRIDE + vector * 8, kVectors + first + vector, 16);
             copyAsync16(kTile + TILE + row * STRIDE + vector * 8, vVectors + first + vector, 16);
         }
     };
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (s < numIters) issue(s, s);
+        if (s < numIters) issue(s, s, early);
         copyAsyncCommit();  // one group per iteration, empty past the split's end, so the waits count alike
+    }
+    if (early) {
+        pdlWait();
+        if (ownTile >= 0) {  // through L2: the RoPE/KV write's bits, visible after the wait (L1 may hold none)
+            *reinterpret_cast<uint4*>(warpTiles + ownTile) = __ldcg(kVectors + ownVector);
+            *reinterpret_cast<uint4*>(warpTiles + ownTile + TILE) = __ldcg(vVectors + ownVector);
+        }
     }
 
     // Q^T operand of k-step s: head g's dims 16s + 2t, + 1 and 16s + 2t + 8, + 9, in log2 units; 0 past the group
@@ -1106,7 +1130,7 @@ __device__ __forceinline__ void pagedAttentionMma(
             mmaBf16(acc[i], a, pB0, pB1);
         }
         __syncwarp();  // every lane's reads of this stage are done before the copy below overwrites the oldest
-        if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage);
+        if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage, false);
         copyAsyncCommit();
         readStage = readStage + 1 == STAGES ? 0 : readStage + 1;
         writeStage = writeStage + 1 == STAGES ? 0 : writeStage + 1;
@@ -1193,7 +1217,7 @@ __device__ __forceinline__ void pagedAttentionMma(
         pagedAttentionMma<HD, G, W, STAGES, FUSED>(q, kCache, vCache, positions, tokenSeq, blockTables,         \
                                                    maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads,   \
                                                    numSplits, scale, partMax, partSum, partAcc, skipToken, out, \
-                                                   counters);                                                   \
+                                                   counters, oldKeysReady);                                     \
     }
 #define PAGED_ATTENTION_MMA_SHAPES(HD, G)                  \
     PAGED_ATTENTION_MMA_ENTRY(HD, G, 4, 2, 3, false, )     \
