@@ -177,6 +177,20 @@ public final class PagedAttentionKernel {
      * so it holds as its contexts grow to CLUSTER_MAX_KEYS. -Dradixlm.attention.shortContextSplits=0: no cap.
      */
     static final int SHORT_CONTEXT_SPLITS = Integer.getInteger("radixlm.attention.shortContextSplits", 16);
+    /**
+     * Decode-only launches of at least {@link #LONG_CONTEXT_MIN_TOKENS} tokens whose block-table rows hold at least
+     * {@link #LONG_CONTEXT_MIN_KEYS} keys run the tensor-core kernel ({@link V3Shape#TENSOR_CORES}) at head dim 64 when
+     * the kernel's own shape is {@link V3Shape#DEFAULT}. Measured on the H200 in the decode step (bench item 2,
+     * Llama-3.2-1B shape, ms a step, V3 against tensor cores, two calls): batch 256 at 8k 20.39 / 18.64 and 21.44 /
+     * 18.67; batch 64 at 8k 5.67 / 5.53 and 5.83 / 5.52; batch 256 at 1k 4.42 / 4.33 and 4.51 / 4.30; batch 16 and
+     * batch 64 at 1k 1.32 / 1.35 and 1.91 / 1.95 (lost); batch 1 lost (the SM's shared memory then crowds out the
+     * L1 the GEMVs read through). At head dim 128 (104 KB a CTA) the step lost at every batch measured (8B batch 1,
+     * the nano-vllm workload on Qwen3-0.6B), so it stays on V3. -Dradixlm.attention.longContextTensorCores=false: off.
+     */
+    static final boolean LONG_CONTEXT_TENSOR_CORES = !"false".equals(System.getProperty("radixlm.attention.longContextTensorCores"));
+    static final int LONG_CONTEXT_MIN_TOKENS = 64;
+    static final int LONG_CONTEXT_MIN_KEYS = 4096;
+    static final int LONG_CONTEXT_HEAD_DIM = 64;
     /** Whether decode-only launches may load the older keys before their wait (-Dradixlm.attention.earlyLoads). */
     static final boolean EARLY_LOADS = !"false".equals(System.getProperty("radixlm.attention.earlyLoads"));
 
@@ -222,8 +236,11 @@ public final class PagedAttentionKernel {
         if (variant.packedStates()) {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
-                    String kernel = streamingKernel(headDim, group, fused());
-                    residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(), streamingSharedBytes(headDim)));
+                    for (V3Shape shape : java.util.stream.Stream.of(v3Shape(headDim), longContextShape(headDim)).distinct().toList()) {
+                        String kernel = streamingKernel(headDim, group, fused(), shape);
+                        residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(),
+                                streamingSharedBytes(headDim, shape)));
+                    }
                     if (headDim <= clusterMaxHeadDim && variant == Variant.V3 && v3Shape.equals(V3Shape.DEFAULT) && this.merge == Merge.SEPARATE
                             && device.launchesClusters()) {
                         String clustered = clusterKernel(headDim, group);
@@ -334,10 +351,11 @@ public final class PagedAttentionKernel {
             return new Splits(variant, CLUSTER_SIZE, true);
         }
         if (variant.packedStates()) {
-            int numSplits = numSplits(numTokens, layout, workspace);
+            V3Shape shape = shapeFor(numTokens, layout, oldKeysReady && skipToken == null);
+            int numSplits = numSplits(numTokens, layout, workspace, shape);
             if (SHORT_CONTEXT_SPLITS > 0 && maxKeys <= CLUSTER_MAX_KEYS) numSplits = Math.min(numSplits, SHORT_CONTEXT_SPLITS);
             return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
-                    skipToken, numSplits, out, early);
+                    skipToken, numSplits, out, early, shape);
         }
         device.launch("paged_attention_hd" + layout.headDim(),
                 new Dim3(numTokens, layout.numKvHeads(), workspace.v1Splits()), Dim3.of(THREADS), 0,
@@ -357,6 +375,14 @@ public final class PagedAttentionKernel {
                            DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
                            AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits, DeviceMemory out,
                            boolean oldKeysReady) {
+        return launchStreaming(q, kCache, vCache, positions, tokenSeq, blockTables, numTokens, layout, workspace,
+                skipToken, numSplits, out, oldKeysReady, v3Shape(layout.headDim()));
+    }
+
+    private Splits launchStreaming(DeviceMemory q, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                                   DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, Layout layout,
+                                   AttentionWorkspace workspace, DeviceMemory skipToken, int numSplits, DeviceMemory out,
+                                   boolean oldKeysReady, V3Shape shape) {
         if (!variant.packedStates()) throw new IllegalStateException("V1 has no streaming kernel");
         if (numSplits < 1 || numSplits > maxStreamingSplits(numTokens, workspace)) {
             throw new IllegalArgumentException(numSplits + " splits of " + numTokens + " tokens do not fit the workspace");
@@ -367,13 +393,13 @@ public final class PagedAttentionKernel {
         }
         boolean writesOut = fused() && out != null;
         if (writesOut) out.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 2, "attention out");
-        String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), writesOut);
+        String kernel = streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), writesOut, shape);
         var args = variant == Variant.V3  // the plain V3 kernels take (and ignore) the fused ones' out and counters too
                 ? v3Args(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits,
                         writesOut ? out : null, writesOut ? workspace.counters() : null, oldKeysReady)
                 : streamingArgs(q, kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, skipToken, numSplits);
         device.launch(kernel, new Dim3(numTokens, layout.numKvHeads(), numSplits), Dim3.of(streamingThreads()),
-                streamingSharedBytes(layout.headDim()), args);
+                streamingSharedBytes(layout.headDim(), shape), args);
         return new Splits(variant, numSplits, writesOut);
     }
 
@@ -411,8 +437,13 @@ public final class PagedAttentionKernel {
      * with this grid stays right as contexts grow.
      */
     public int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace) {
+        return numSplits(numTokens, layout, workspace, v3Shape(layout.headDim()));
+    }
+
+    private int numSplits(int numTokens, Layout layout, AttentionWorkspace workspace, V3Shape shape) {
         if (variant == Variant.V1) return workspace.v1Splits();
-        int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(), fused()));
+        int perMultiprocessor = residentBlocks.get(streamingKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads(),
+                fused(), shape));
         long wave = Math.max(1, (long) perMultiprocessor * device.numMultiprocessors());
         long blocksPerSplit = (long) numTokens * layout.numKvHeads();
         int maxSplits = maxStreamingSplits(numTokens, workspace);
@@ -449,9 +480,9 @@ public final class PagedAttentionKernel {
      * paged_attention_split_hd{headDim}_g{G} or paged_attention_v3_hd{headDim}_g{G}_{shape}[_fused], G: the group
      * rounded up to 1, 2, 4 or 8.
      */
-    private String streamingKernel(int headDim, int group, boolean writesOut) {
+    private String streamingKernel(int headDim, int group, boolean writesOut, V3Shape shape) {
         if (variant == Variant.V3) {
-            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + v3Shape(headDim).toString().toLowerCase(java.util.Locale.ROOT)
+            return "paged_attention_v3_hd" + headDim + "_g" + paddedGroup(group) + "_" + shape.toString().toLowerCase(java.util.Locale.ROOT)
                     + (writesOut ? "_fused" : "");
         }
         return "paged_attention_split_hd" + headDim + "_g" + paddedGroup(group);
@@ -470,9 +501,31 @@ public final class PagedAttentionKernel {
 
     private int streamingThreads() { return variant == Variant.V3 ? 32 * v3Shape.warps() : THREADS; }
 
-    /** Dynamic shared memory of a streaming launch at headDim: V3's ring, if its shape has one. */
-    private int streamingSharedBytes(int headDim) {
-        return variant == Variant.V3 ? v3Shape(headDim).sharedBytes(headDim) : 0;
+    /** Dynamic shared memory of a streaming launch of shape at headDim: V3's ring, if the shape has one. */
+    private int streamingSharedBytes(int headDim, V3Shape shape) {
+        return variant == Variant.V3 ? shape.sharedBytes(headDim) : 0;
+    }
+
+    /** The shape a long-context decode launch at headDim runs ({@link #LONG_CONTEXT_TENSOR_CORES}). */
+    private V3Shape longContextShape(int headDim) {
+        return variant == Variant.V3 && LONG_CONTEXT_TENSOR_CORES && v3Shape.equals(V3Shape.DEFAULT)
+                && headDim == LONG_CONTEXT_HEAD_DIM ? V3Shape.TENSOR_CORES : v3Shape(headDim);
+    }
+
+    /**
+     * The V3 shape of a launch of numTokens tokens (decodeOnly: each its sequence's only new token): the long-context
+     * shape for at least {@link #LONG_CONTEXT_MIN_TOKENS} decode tokens over table rows of at least
+     * {@link #LONG_CONTEXT_MIN_KEYS} keys (a graph captures the row width, so its replays keep the choice), else the
+     * kernel's own.
+     */
+    V3Shape shapeFor(int numTokens, Layout layout, boolean decodeOnly) {
+        return isLongContextDecode(numTokens, layout, decodeOnly) ? longContextShape(layout.headDim()) : v3Shape(layout.headDim());
+    }
+
+    /** Whether a launch is a long-context decode (see {@link #shapeFor}); the head dim decides the rest. */
+    static boolean isLongContextDecode(int numTokens, Layout layout, boolean decodeOnly) {
+        return decodeOnly && numTokens >= LONG_CONTEXT_MIN_TOKENS
+                && (long) layout.maxPagesPerSeq() * layout.pageSize() >= LONG_CONTEXT_MIN_KEYS;
     }
 
     /** The V3 shape that runs at headDim: the chosen one, or {@link V3Shape#DEFAULT} where it has no kernel. */

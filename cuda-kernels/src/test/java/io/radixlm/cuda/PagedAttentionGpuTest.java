@@ -24,6 +24,7 @@ import static io.radixlm.cuda.GpuTestSupport.poisoned;
 import static io.radixlm.cuda.GpuTestSupport.relativeError;
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -397,6 +398,30 @@ class PagedAttentionGpuTest {
             if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) return i;
         }
         return -1;
+    }
+
+    @ParameterizedTest(name = "heads {0}/{1}, head_dim {2}")
+    @CsvSource({"32, 8, 64", "32, 8, 128"})
+    void longContextDecodeBatchesRunTheTensorCoreKernelAtHeadDim64(int numHeads, int numKvHeads, int headDim) {
+        CudaDevice device = device();
+        // 64 decode tokens whose table rows hold 4,112 keys (257 pages): a long-context decode launch
+        int[] contexts = IntStream.range(0, PagedAttentionKernel.LONG_CONTEXT_MIN_TOKENS)
+                .map(i -> i == 0 ? PagedAttentionKernel.LONG_CONTEXT_MIN_KEYS + 1 : 1 + random.nextInt(3000)).toArray();
+        AttentionCase c = newCase(numHeads, numKvHeads, headDim, PAGE_SIZE, decodes(contexts));
+        assertTrue(PagedAttentionKernel.isLongContextDecode(c.numTokens, c.layout(), true));
+        PagedAttentionKernel byDefault = new PagedAttentionKernel(device, Variant.V3, V3Shape.DEFAULT, Merge.SEPARATE);
+        float[] decodeOnly = c.runPaged(device, byDefault, 256, 0, null, true);
+        float[] tensorCores = c.runPaged(device,
+                new PagedAttentionKernel(device, Variant.V3, V3Shape.TENSOR_CORES, Merge.SEPARATE), 256, 0, null, true);
+        float[] v3 = c.runPaged(device, byDefault, 256, 0, null, false);  // not decode-only: the kernel's own shape
+        double[] reference = c.reference();
+        assertRowsClose(c, decodeOnly, reference, "long-context decode, head_dim " + headDim);
+        if (headDim == PagedAttentionKernel.LONG_CONTEXT_HEAD_DIM) {
+            assertEquals(-1, firstDifference(tensorCores, decodeOnly), "the decode-only launch ran the tensor-core kernel");
+            assertTrue(firstDifference(v3, decodeOnly) >= 0, "V3 (the launch that is not decode-only) rounds differently");
+        } else {
+            assertEquals(-1, firstDifference(v3, decodeOnly), "head dim " + headDim + " stays on V3");
+        }
     }
 
     @Test

@@ -65,6 +65,19 @@ class PagedAttentionShapesTest {
     }
 
     @Test
+    void longContextDecodeNeedsManyDecodeTokensAndLongTableRows() {
+        var wide = new PagedAttentionKernel.Layout(32, 8, 64, 16, 100_000, 256);   // rows of 4,096 keys
+        var narrow = new PagedAttentionKernel.Layout(32, 8, 64, 16, 100_000, 128); // 2,048 keys
+        assertTrue(PagedAttentionKernel.isLongContextDecode(64, wide, true));
+        assertTrue(PagedAttentionKernel.isLongContextDecode(256, wide, true));
+        assertTrue(!PagedAttentionKernel.isLongContextDecode(63, wide, true), "too few tokens");
+        assertTrue(!PagedAttentionKernel.isLongContextDecode(256, narrow, true), "rows too short");
+        assertTrue(!PagedAttentionKernel.isLongContextDecode(256, wide, false), "not a decode-only launch");
+        assertTrue(PagedAttentionKernel.isLongContextDecode(64, new PagedAttentionKernel.Layout(32, 8, 64, 5, 100_000, 820), true),
+                "4,100 keys in pages of 5");
+    }
+
+    @Test
     void parsesTheNamesOfBuiltShapesOnly() {
         assertEquals(new V3Shape(8, 2, 2, false), V3Shape.parse("W8U2B2"));
         assertEquals(new V3Shape(4, 4, 2, true), V3Shape.parse("w4u4b2t"));
