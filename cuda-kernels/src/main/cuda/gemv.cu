@@ -201,22 +201,34 @@ struct FusedGemvArgs {
     int numHeads, numKvHeads, headDim;
 };
 
-// What thread 0's epilogue needs besides the sums, loaded right after pdlWait so that the loads overlap the
-// weight stream instead of lengthening the end of a short-lived CTA.
+// Rows a CTA of a fused GEMV takes (OPW, 2 4 or 8) and, with them, the rounds of 16-byte loads in flight per thread
+// (UNROLL = 8 / OPW), so that a thread always has 8 loads, 128 bytes, in flight. OPW 2 suits rows of 4,096 inputs and
+// more; shorter rows (2,048 or 1,024 inputs: one round at UNROLL 2 or 1) take 4 or 8 rows a CTA, so that each CTA reads
+// its input vector (and, with NORM_IN, the residual and norm weights: 12 bytes an input) once for 4 or 8 rows instead
+// of 2, and the grid has 2 or 4 times fewer CTAs.
+// What CTA p's epilogue thread k needs besides the sums, loaded right after pdlWait so that the loads overlap the
+// weight stream instead of lengthening the end of a short-lived CTA. Thread k finalizes output k of the CTA: row k
+// (STORE, RESIDUAL), act p·OPW/2 + k (SWIGLU: gate slot k, up slot k + OPW/2) or rotate pair p·OPW/2 + k (ROPE:
+// slots 2k, 2k + 1).
 struct EpilogueInputs {
-    float bias0, bias1;        // RESIDUAL, ROPE: the bias of the two rows (0 without one)
-    float residual0, residual1;  // RESIDUAL: the residual of the two rows
-    float c, s;                // ROPE: the rotation of the CTA's pair
+    float bias0, bias1;        // RESIDUAL: the row's bias (bias0); ROPE: the pair's two biases (0 without one)
+    float residual0;           // RESIDUAL: the row's residual
+    float c, s;                // ROPE: the rotation of the pair
     long slotBase;             // ROPE: first element of the token's KV slot
 };
 
-// The weight row of output slot o (0 or 1) of CTA p.
-template <int EPI>
+// The weight row of output slot o (0 .. OPW - 1) of CTA p.
+template <int EPI, int OPW>
 __device__ __forceinline__ int fusedRow(int p, int o, int out, const FusedGemvArgs& a) {
-    if (EPI == EPI_SWIGLU) return p + o * (out >> 1);
-    if (EPI == EPI_ROPE) return 2 * p + o;  // q/k rows in pair order: a rotate-half pair's rows side by side
-    return min(2 * p + o, out - 1);
+    constexpr int HALF = OPW / 2;
+    if (EPI == EPI_SWIGLU) return p * HALF + (o < HALF ? o : o - HALF + (out >> 1));
+    if (EPI == EPI_ROPE) return OPW * p + o;  // q/k rows in pair order: a rotate-half pair's rows side by side
+    return min(OPW * p + o, out - 1);
 }
+
+// Outputs a CTA finalizes: one per row, or one per pair of rows (SWIGLU's gate and up, ROPE's rotate pair).
+template <int EPI, int OPW>
+__device__ __forceinline__ constexpr int fusedOutputs() { return EPI == EPI_SWIGLU || EPI == EPI_ROPE ? OPW / 2 : OPW; }
 
 // x chunk c (8 inputs) as float32; NORM_IN also adds its squares to sumSquares.
 template <bool NORM_IN>
@@ -239,25 +251,25 @@ __device__ __forceinline__ void loadInputChunk(const FusedGemvArgs& a, int c, fl
     }
 }
 
-template <int EPI>
-__device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs& a, int p, int out) {
-    EpilogueInputs e = {0.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0};
-    const int row0 = fusedRow<EPI>(p, 0, out, a);
-    const int row1 = fusedRow<EPI>(p, 1, out, a);  // RESIDUAL with odd out: the last row twice, written once
-    if ((EPI == EPI_RESIDUAL || EPI == EPI_ROPE) && a.bias != nullptr) {
-        e.bias0 = a.bias[row0];
-        e.bias1 = a.bias[row1];
-    }
+template <int EPI, int OPW>
+__device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs& a, int p, int k, int out) {
+    EpilogueInputs e = {0.0f, 0.0f, 0.0f, 1.0f, 0.0f, 0};
     if (EPI == EPI_RESIDUAL) {
-        e.residual0 = a.residualOut[row0];
-        e.residual1 = a.residualOut[row1];
+        const int row = fusedRow<EPI, OPW>(p, k, out, a);  // rows past out: the last row, not written
+        if (a.bias != nullptr) e.bias0 = a.bias[row];
+        e.residual0 = a.residualOut[row];
     }
     if (EPI == EPI_ROPE) {
+        const int pair = p * (OPW / 2) + k;
+        if (a.bias != nullptr) {
+            e.bias0 = a.bias[2 * pair];
+            e.bias1 = a.bias[2 * pair + 1];
+        }
         const int half = a.headDim >> 1;
         const int qkPairs = (a.numHeads + a.numKvHeads) * half;
         e.slotBase = (long)a.slotMapping[0] * a.numKvHeads * a.headDim;
-        if (p < qkPairs) {
-            const float2 cs = a.angles[p % half];
+        if (pair < qkPairs) {
+            const float2 cs = a.angles[pair % half];
             e.c = cs.x;
             e.s = cs.y;
         }
@@ -265,66 +277,76 @@ __device__ __forceinline__ EpilogueInputs loadEpilogueInputs(const FusedGemvArgs
     return e;
 }
 
-template <int EPI>
-__device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const EpilogueInputs& e, int p, int out,
+// Output k of CTA p from the sums of its slots (already scaled by the norm): v0 the slot of row k or of the pair's
+// first row (SWIGLU: gate), v1 the pair's second (SWIGLU: up; unused otherwise).
+template <int EPI, int OPW>
+__device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const EpilogueInputs& e, int p, int k, int out,
                                               float v0, float v1) {
-    const int row0 = fusedRow<EPI>(p, 0, out, a);
-    const int row1 = fusedRow<EPI>(p, 1, out, a);
     if (EPI == EPI_STORE) {
-        a.y[row0] = v0;
-        if (2 * p + 1 < out) a.y[row1] = v1;
+        const int row = OPW * p + k;
+        if (row < out) a.y[row] = v0;
     } else if (EPI == EPI_RESIDUAL) {
         // as the unfused path rounds: proj (+ bias) first, then residual + proj
-        a.residualOut[row0] = e.residual0 + (a.bias != nullptr ? v0 + e.bias0 : v0);
-        if (2 * p + 1 < out) a.residualOut[row1] = e.residual1 + (a.bias != nullptr ? v1 + e.bias1 : v1);
+        const int row = OPW * p + k;
+        if (row < out) a.residualOut[row] = e.residual0 + (a.bias != nullptr ? v0 + e.bias0 : v0);
     } else if (EPI == EPI_SWIGLU) {
-        a.act[p] = toBf16(siluMul(v0, v1));
+        a.act[p * (OPW / 2) + k] = toBf16(siluMul(v0, v1));
     } else {  // EPI_ROPE
+        const int pair = p * (OPW / 2) + k;
         const float x0 = a.bias != nullptr ? v0 + e.bias0 : v0;
         const float x1 = a.bias != nullptr ? v1 + e.bias1 : v1;
         const int half = a.headDim >> 1;
         const int qkPairs = (a.numHeads + a.numKvHeads) * half;
-        if (p < qkPairs) {
-            const int head = p / half;
-            const int i = p - head * half;
+        if (pair < qkPairs) {
+            const int head = pair / half;
+            const int i = pair - head * half;
             const float r0 = x0 * e.c - x1 * e.s;
             const float r1 = x1 * e.c + x0 * e.s;
             if (head < a.numHeads) {
                 a.qOut[head * a.headDim + i] = r0;
                 a.qOut[head * a.headDim + i + half] = r1;
             } else {
-                bf16* k = a.kCache + e.slotBase + (head - a.numHeads) * a.headDim + i;
-                k[0] = toBf16(r0);
-                k[half] = toBf16(r1);
+                bf16* kRow = a.kCache + e.slotBase + (head - a.numHeads) * a.headDim + i;
+                kRow[0] = toBf16(r0);
+                kRow[half] = toBf16(r1);
             }
         } else {
-            bf16* v = a.vCache + e.slotBase + 2 * (p - qkPairs);  // v's (kvHead, i) is its column within v
+            bf16* v = a.vCache + e.slotBase + 2 * (pair - qkPairs);  // v's (kvHead, i) is its column within v
             v[0] = toBf16(x0);
             v[1] = toBf16(x1);
         }
     }
 }
 
-// One CTA, 1 row of x: output slots 0, 1 of CTA blockIdx.x (rows from fusedRow). BLOCK threads (GEMV_BLOCK, or 256 for
-// rows of more than one round of loads at 128: each CTA's life, and with it the kernel's tail, is then half as long).
-template <bool NORM_IN, int EPI, int BLOCK = GEMV_BLOCK>
+// The smallest power of two >= n (n >= 1).
+__host__ __device__ constexpr int powerOfTwoAtLeast(int n) { return n <= 1 ? 1 : 2 * powerOfTwoAtLeast((n + 1) / 2); }
+
+// One CTA, 1 row of x: output slots 0 .. OPW - 1 of CTA blockIdx.x (rows from fusedRow). BLOCK threads (GEMV_BLOCK, or
+// 256 for rows of more than one round of loads at 128: each CTA's life, and with it the kernel's tail, is then half as
+// long). Epilogue threads k < fusedOutputs add up the warps' sums of their slots and write their output.
+template <bool NORM_IN, int EPI, int BLOCK = GEMV_BLOCK, int OPW = 2>
 __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
-    constexpr int OPW = 2, UNROLL = 4;
+    static_assert(OPW == 2 || OPW == 4 || OPW == 8, "2, 4 or 8 rows a CTA");
+    constexpr int UNROLL = 8 / OPW;
+    constexpr int N = powerOfTwoAtLeast(OPW + (NORM_IN ? 1 : 0));  // the rows' sums, then Σ residual² (NORM_IN)
+    constexpr int OUTPUTS = fusedOutputs<EPI, OPW>();
     const int numChunks = in >> 3;
     const int p = blockIdx.x;
     const uint4* wRow[OPW];
 #pragma unroll
     for (int o = 0; o < OPW; o++) {
-        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI>(p, o, out, a) * numChunks;
+        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI, OPW>(p, o, out, a) * numChunks;
     }
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // row 0, row 1, Σ residual² (NORM_IN), padding
+    float acc[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) acc[i] = 0.0f;
     constexpr int STEP = BLOCK * UNROLL;
     uint4 wv[UNROLL][OPW];
     pdlTrigger();
     loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, threadIdx.x, numChunks);
     pdlWait();
     EpilogueInputs e;
-    if (threadIdx.x == 0) e = loadEpilogueInputs<EPI>(a, p, out);
+    if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
     for (int base = threadIdx.x; base < numChunks; base += STEP) {
         if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
 #pragma unroll
@@ -332,45 +354,97 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
             const int c = base + u * BLOCK;
             if (c >= numChunks) break;
             float xf[8];
-            loadInputChunk<NORM_IN>(a, c, xf, acc[2]);
+            loadInputChunk<NORM_IN>(a, c, xf, acc[NORM_IN ? OPW : 0]);
 #pragma unroll
             for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
         }
     }
-    constexpr int N = NORM_IN ? 4 : 2;
     __shared__ float partial[BLOCK / 32][N];
-    float vals[N];
-#pragma unroll
-    for (int i = 0; i < N; i++) vals[i] = acc[i];
     constexpr int GROUP = 32 / N;
-    const float sum = transposingWarpSum<N>(vals);
+    const float sum = transposingWarpSum<N>(acc);
     const int lane = threadIdx.x & 31;
     if (lane % GROUP == 0) partial[threadIdx.x >> 5][lane / GROUP] = sum;
     __syncthreads();
-    if (threadIdx.x == 0) {
-        float total[N];
+    if (threadIdx.x < OUTPUTS) {
+        const int k = threadIdx.x;
+        const bool pairs = EPI == EPI_SWIGLU || EPI == EPI_ROPE;
+        const int slot0 = EPI == EPI_ROPE ? 2 * k : k;
+        const int slot1 = EPI == EPI_ROPE ? 2 * k + 1 : k + OPW / 2;
+        float total0 = 0.0f, total1 = 0.0f, squares = 0.0f;
 #pragma unroll
-        for (int i = 0; i < N; i++) {
-            total[i] = 0.0f;
-#pragma unroll
-            for (int warp = 0; warp < BLOCK / 32; warp++) total[i] += partial[warp][i];
+        for (int warp = 0; warp < BLOCK / 32; warp++) {
+            total0 += partial[warp][slot0];
+            if (pairs) total1 += partial[warp][slot1];
+            if (NORM_IN) squares += partial[warp][OPW];
         }
         float scale = 1.0f;
-        if (NORM_IN) scale = rsqrtf(total[N == 4 ? 2 : 0] / in + a.eps);  // as fused_add_rms_norm
-        fusedEpilogue<EPI>(a, e, p, out, total[0] * scale, total[1] * scale);
+        if (NORM_IN) scale = rsqrtf(squares / in + a.eps);  // as fused_add_rms_norm
+        fusedEpilogue<EPI, OPW>(a, e, p, k, out, total0 * scale, total1 * scale);
     }
 }
 
-// grid (ceil(out / 2)), block GEMV_BLOCK. residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
-extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
-gemv_residual_rows1(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
-                    const float* __restrict__ bias, int in, int out) {
-    FusedGemvArgs a = {};
-    a.x = x;
-    a.residualOut = residual;
-    a.bias = bias;
-    fusedGemvTile<false, EPI_RESIDUAL>(a, w, in, out);
-}
+// The fused GEMVs at OPW rows a CTA (grid ceil(out / OPW); SWIGLU: out / OPW, ROPE: out / OPW with out a multiple of
+// OPW), one instantiation per OPW: suffix "" for 2 rows, _o4 and _o8 for rows of at most 2,048 and 1,024 inputs
+// (FusedGemvKernel.rowsPerCta).
+// - gemv_residual_rows1*: residual (in) f32 += x · wᵀ (+ bias): o_proj, down_proj.
+// - gemv_norm_rows1*: y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
+// - gemv_norm_swiglu_rows1*: w (2 · intermediate, in) holds gate then up; act (intermediate) bf16.
+// - gemv_norm_rope_rows1*: out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
+#define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                             \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    gemv_residual_rows1##SUFFIX(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual, \
+                                const float* __restrict__ bias, int in, int out) {                                  \
+        FusedGemvArgs a = {};                                                                                       \
+        a.x = x;                                                                                                    \
+        a.residualOut = residual;                                                                                   \
+        a.bias = bias;                                                                                              \
+        fusedGemvTile<false, EPI_RESIDUAL, GEMV_BLOCK, OPW>(a, w, in, out);                                         \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    gemv_norm_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,                \
+                            const bf16* __restrict__ w, float* __restrict__ y, int in, int out, float eps) {        \
+        FusedGemvArgs a = {};                                                                                       \
+        a.residual = residual;                                                                                      \
+        a.normWeight = normWeight;                                                                                  \
+        a.eps = eps;                                                                                                \
+        a.y = y;                                                                                                    \
+        fusedGemvTile<true, EPI_STORE, GEMV_BLOCK, OPW>(a, w, in, out);                                             \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    gemv_norm_swiglu_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,         \
+                                   const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) { \
+        FusedGemvArgs a = {};                                                                                       \
+        a.residual = residual;                                                                                      \
+        a.normWeight = normWeight;                                                                                  \
+        a.eps = eps;                                                                                                \
+        a.act = act;                                                                                                \
+        fusedGemvTile<true, EPI_SWIGLU, GEMV_BLOCK, OPW>(a, w, in, out);                                            \
+    }                                                                                                               \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    gemv_norm_rope_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,           \
+                                 const bf16* __restrict__ w, const float* __restrict__ bias,                        \
+                                 const float2* __restrict__ angles, const int* __restrict__ slotMapping,            \
+                                 float* __restrict__ qOut, bf16* __restrict__ kCache, bf16* __restrict__ vCache,    \
+                                 int in, int numHeads, int numKvHeads, int headDim, float eps) {                    \
+        FusedGemvArgs a = {};                                                                                       \
+        a.residual = residual;                                                                                      \
+        a.normWeight = normWeight;                                                                                  \
+        a.eps = eps;                                                                                                \
+        a.bias = bias;                                                                                              \
+        a.angles = angles;                                                                                          \
+        a.slotMapping = slotMapping;                                                                                \
+        a.qOut = qOut;                                                                                              \
+        a.kCache = kCache;                                                                                          \
+        a.vCache = vCache;                                                                                          \
+        a.numHeads = numHeads;                                                                                      \
+        a.numKvHeads = numKvHeads;                                                                                  \
+        a.headDim = headDim;                                                                                        \
+        fusedGemvTile<true, EPI_ROPE, GEMV_BLOCK, OPW>(a, w, in, (numHeads + 2 * numKvHeads) * headDim);            \
+    }
+
+FUSED_GEMV_ENTRIES(, 2)
+FUSED_GEMV_ENTRIES(_o4, 4)
+FUSED_GEMV_ENTRIES(_o8, 8)
 
 // As gemv_residual_rows1 with 256 threads a CTA: the down projection (rows of more than 4096 inputs), whose CTAs at 128
 // threads run 2-4 rounds of loads one after the other and so leave a tail as long (FusedGemvKernel.WIDE_DOWN).
@@ -384,49 +458,3 @@ gemv_residual_rows1_b256(const bf16* __restrict__ x, const bf16* __restrict__ w,
     fusedGemvTile<false, EPI_RESIDUAL, 256>(a, w, in, out);
 }
 
-// grid (ceil(out / 2)). y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
-extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
-gemv_norm_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,
-                float* __restrict__ y, int in, int out, float eps) {
-    FusedGemvArgs a = {};
-    a.residual = residual;
-    a.normWeight = normWeight;
-    a.eps = eps;
-    a.y = y;
-    fusedGemvTile<true, EPI_STORE>(a, w, in, out);
-}
-
-// grid (out / 2) = intermediate; w (2 · intermediate, in) holds gate then up. act (intermediate) bf16.
-extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
-gemv_norm_swiglu_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
-                       const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) {
-    FusedGemvArgs a = {};
-    a.residual = residual;
-    a.normWeight = normWeight;
-    a.eps = eps;
-    a.act = act;
-    fusedGemvTile<true, EPI_SWIGLU>(a, w, in, out);
-}
-
-// grid (out / 2), out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
-extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)
-gemv_norm_rope_rows1(const float* __restrict__ residual, const bf16* __restrict__ normWeight,
-                     const bf16* __restrict__ w, const float* __restrict__ bias, const float2* __restrict__ angles,
-                     const int* __restrict__ slotMapping, float* __restrict__ qOut,
-                     bf16* __restrict__ kCache, bf16* __restrict__ vCache, int in, int numHeads, int numKvHeads,
-                     int headDim, float eps) {
-    FusedGemvArgs a = {};
-    a.residual = residual;
-    a.normWeight = normWeight;
-    a.eps = eps;
-    a.bias = bias;
-    a.angles = angles;
-    a.slotMapping = slotMapping;
-    a.qOut = qOut;
-    a.kCache = kCache;
-    a.vCache = vCache;
-    a.numHeads = numHeads;
-    a.numKvHeads = numKvHeads;
-    a.headDim = headDim;
-    fusedGemvTile<true, EPI_ROPE>(a, w, in, (numHeads + 2 * numKvHeads) * headDim);
-}

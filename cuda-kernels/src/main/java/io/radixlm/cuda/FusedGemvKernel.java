@@ -28,13 +28,41 @@ public final class FusedGemvKernel {
      * -Dradixlm.gemvWideDown=false: 128 threads, as the other fused GEMVs.
      */
     static final boolean WIDE_DOWN = !"false".equals(System.getProperty("radixlm.gemvWideDown"));
+    /**
+     * The most rows a CTA takes (-Dradixlm.gemvRowsPerCta=2, 4 or 8; default 8; 2: every launch as before the wider
+     * kernels). A CTA reads its whole input (with the norm: the f32 residual and the bf16 norm weights, 6 bytes an
+     * input) however many rows it takes: at 2 rows of 2,048 inputs, 12 KB of input for 8 KB of weights.
+     */
+    static final int MAX_ROWS_PER_CTA = Integer.getInteger("radixlm.gemvRowsPerCta", 8);
+    /** Fewer CTAs than this leave multiprocessors short of work: such launches take fewer rows a CTA. */
+    static final int MIN_CTAS = 256;
+
     private final CudaDevice device;
 
     public FusedGemvKernel(CudaDevice device) { this.device = device; }
 
-    /** Launches kernel over numBlocks CTAs (2 weight rows each). */
-    private void launch(String kernel, int numBlocks, KernelArgs args) {
-        device.launch(kernel, Dim3.of(numBlocks), Dim3.of(BLOCK), 0, args);
+    /** Launches kernel (a base name) at rows weight rows a CTA over numBlocks CTAs. */
+    private void launch(String kernel, int rows, int numBlocks, KernelArgs args) {
+        device.launch(kernel + suffix(rows), Dim3.of(numBlocks), Dim3.of(BLOCK), 0, args);
+    }
+
+    /** The kernel name's suffix for rows a CTA: "" (2), "_o4", "_o8". */
+    private static String suffix(int rows) { return rows == 2 ? "" : "_o" + rows; }
+
+    /**
+     * Weight rows a CTA of the fused GEMVs takes for outputRows rows of inFeatures inputs: 8 for rows of 2,048 to 4,096
+     * inputs (one to four rounds of loads a thread, one row each), 4 for shorter rows, 2 for longer ones (the down
+     * projection of 8B and 1B, which runs 256-thread CTAs); then halved while the launch would have fewer than
+     * {@link #MIN_CTAS} CTAs, or while pairs (SwiGLU's gate and up rows, rotate pairs: a CTA takes whole ones) do not
+     * divide evenly. Measured on the H200 (bench item 1, ms a step, 1B / 8B / Qwen3-0.6B): this rule 0.835 / 3.940 /
+     * 0.754; 2 rows everywhere 0.867 / 4.012 / 0.832; 8 rows wherever they fit 0.835 / 3.942 / 0.802 (Qwen3's o and
+     * down projections, 1,024 rows, then ran 128 CTAs; its 1,024-input rows lost at 8 too).
+     */
+    static int rowsPerCta(int inFeatures, long outputRows, boolean pairs) {
+        int rows = Math.min(MAX_ROWS_PER_CTA, inFeatures > 4096 ? 2 : inFeatures >= 2048 ? 8 : 4);
+        if (rows != 2 && rows != 4 && rows != 8) throw new IllegalArgumentException("rows a CTA: 2, 4 or 8, not " + rows);
+        while (rows > 2 && ((outputRows + rows - 1) / rows < MIN_CTAS || (pairs && outputRows / 2 % (rows / 2) != 0))) rows /= 2;
+        return rows;
     }
 
     /** True when the kernels take inputs of this width at these addresses (16-byte chunks of x and w). */
@@ -52,9 +80,10 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS;
-        device.launch(wide ? "gemv_residual_rows1_b256" : "gemv_residual_rows1", Dim3.of((outFeatures + 1) / 2),
-                Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
+        int rows = rowsPerCta(inFeatures, outFeatures, false);
+        boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS && rows == 2;
+        device.launch(wide ? "gemv_residual_rows1_b256" : "gemv_residual_rows1" + suffix(rows),
+                Dim3.of((outFeatures + rows - 1) / rows), Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }
 
@@ -65,7 +94,8 @@ public final class FusedGemvKernel {
         requireWeights(w, inFeatures, outFeatures);
         y.requireElements(outFeatures, 4, "fused gemv y");
         requireSupported(inFeatures, residual.address(), normWeight.address(), w.address());
-        launch("gemv_norm_rows1", (outFeatures + 1) / 2, new KernelArgs()
+        int rows = rowsPerCta(inFeatures, outFeatures, false);
+        launch("gemv_norm_rows1", rows, (outFeatures + rows - 1) / rows, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(w).ptr(y).i32(inFeatures).i32(outFeatures).f32(eps));
     }
 
@@ -79,7 +109,8 @@ public final class FusedGemvKernel {
         requireWeights(gateUp, inFeatures, 2L * intermediate);
         act.requireElements(intermediate, 2, "fused gemv act");
         requireSupported(inFeatures, residual.address(), normWeight.address(), gateUp.address());
-        launch("gemv_norm_swiglu_rows1", intermediate, new KernelArgs()
+        int rows = rowsPerCta(inFeatures, 2L * intermediate, true);  // rows / 2 gate rows and as many up rows
+        launch("gemv_norm_swiglu_rows1", rows, intermediate / (rows / 2), new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(gateUp).ptr(act).i32(inFeatures).i32(2 * intermediate).f32(eps));
     }
 
@@ -124,7 +155,8 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(width, 4, "fused gemv bias");
         target.validate();
         requireSupported(inFeatures, residual.address(), normWeight.address(), qkv.address());
-        launch("gemv_norm_rope_rows1", width / 2, new KernelArgs()
+        int rows = rowsPerCta(inFeatures, width, true);  // whole rotate pairs
+        launch("gemv_norm_rope_rows1", rows, width / rows, new KernelArgs()
                 .ptr(residual).ptr(normWeight).ptr(qkv).ptr(RopeKvWriteKernel.addressOrNull(bias))
                 .ptr(target.angles()).ptr(target.slotMapping()).ptr(target.qOut())
                 .ptr(target.kCache()).ptr(target.vCache()).i32(inFeatures).i32(shape.numHeads())

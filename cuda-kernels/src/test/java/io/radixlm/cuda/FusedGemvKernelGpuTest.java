@@ -23,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The fused 1-row GEMVs of gemv.cu against float64 Java references of what they fuse: the norm (sum of
  * squares over the whole input, scale rsqrt(mean + eps), times the norm weight), the product, bias, residual
  * add, SwiGLU of gate row p with up row p, and rotate-half RoPE with the q/k/v routing to q and the KV slot.
- * Inputs from one 16-byte chunk to more than one pass of the unrolled loop (4104 = 513 chunks); outputs
- * poisoned, with elements past the end (and every other KV slot) that must stay untouched. float32
+ * Inputs from one 16-byte chunk to more than one pass of the unrolled loop (4104 = 513 chunks); outputs of
+ * 1,024 rows or more take 4 or 8 rows a CTA (FusedGemvKernel.rowsPerCta), the others 2, and so every width of CTA runs
+ * each kernel, with a last CTA of fewer rows where the outputs allow one; outputs poisoned, with elements past the end (and every other KV slot) that must stay untouched. float32
  * accumulation: errors near 1e-7, bound 1e-5; bf16 outputs within one rounding.
  */
 @Tag("gpu")
@@ -59,7 +60,7 @@ class FusedGemvKernelGpuTest {
 
     @ParameterizedTest(name = "in {0}, out {1}, bias {2}")
     @CsvSource({"8, 1, false", "40, 3, true", "288, 77, false", "2048, 1001, true", "4096, 6, true", "4104, 514, false",
-            "8192, 33, false", "14336, 67, true"})
+            "8192, 33, false", "14336, 67, true", "2048, 2050, true", "4096, 2053, false", "1024, 1030, true"})
     void residualAddsTheProductAndBias(int in, int out, boolean withBias) {
         CudaDevice device = device();
         float[] x = randomBf16Values(random, in, 1f);
@@ -81,7 +82,7 @@ class FusedGemvKernelGpuTest {
     }
 
     @ParameterizedTest(name = "in {0}, out {1}")
-    @CsvSource({"8, 1", "40, 4", "288, 77", "2048, 1001", "4104, 514", "4096, 9"})
+    @CsvSource({"8, 1", "40, 4", "288, 77", "2048, 1001", "4104, 514", "4096, 9", "2048, 2060", "288, 1025"})
     void normScalesTheProductByTheRmsOfTheResidual(int in, int out) {
         CudaDevice device = device();
         float[] residual = randomFloats(random, in, 3f);
@@ -100,7 +101,7 @@ class FusedGemvKernelGpuTest {
     }
 
     @ParameterizedTest(name = "in {0}, intermediate {1}")
-    @CsvSource({"8, 1", "40, 3", "288, 77", "2048, 1001", "4104, 256"})
+    @CsvSource({"8, 1", "40, 3", "288, 77", "2048, 1001", "4104, 256", "2048, 1024", "1024, 516", "4096, 1028"})
     void normSwigluPairsGateRowPWithUpRowP(int in, int intermediate) {
         CudaDevice device = device();
         float[] residual = randomFloats(random, in, 3f);
@@ -125,7 +126,8 @@ class FusedGemvKernelGpuTest {
     @ParameterizedTest(name = "in {0}, heads {1}/{2}, headDim {3}, bias {4}, position {5}")
     @CsvSource({
         "64, 4, 2, 64, false, 0", "288, 6, 6, 48, true, 17", "2048, 32, 8, 64, false, 1000",
-        "4104, 32, 8, 128, true, 8191", "40, 2, 1, 96, false, 5", "1024, 8, 1, 32, true, 300"})
+        "4104, 32, 8, 128, true, 8191", "40, 2, 1, 96, false, 5", "1024, 8, 1, 32, true, 300",
+        "1024, 16, 8, 64, true, 77", "4096, 32, 8, 128, false, 4000"})
     void normRopeRotatesQkAndWritesTheKvSlot(int in, int numHeads, int numKvHeads, int headDim, boolean withBias,
                                              int position) {
         CudaDevice device = device();

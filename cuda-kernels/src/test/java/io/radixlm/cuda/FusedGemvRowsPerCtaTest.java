@@ -1,0 +1,29 @@
+package io.radixlm.cuda;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** How many weight rows a CTA of the fused GEMVs takes (no GPU needed). */
+class FusedGemvRowsPerCtaTest {
+    @Test
+    void rowsFollowTheInputWidthWhileTheGridKeepsEnoughCtas() {
+        // Llama-3.2-1B (2,048 inputs): qkv, o, gate/up and the LM head at 8 rows; down (8,192 inputs) at 2
+        assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 3072, true));
+        assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 2048, false));
+        assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 16384, true));
+        assertEquals(2, FusedGemvKernel.rowsPerCta(8192, 2048, false));
+        // Llama-3.1-8B (4,096 inputs) at 8, down (14,336) at 2
+        assertEquals(8, FusedGemvKernel.rowsPerCta(4096, 4096, false));
+        assertEquals(2, FusedGemvKernel.rowsPerCta(14336, 4096, false));
+        // Qwen3-0.6B: 1,024-input rows at 4; o (2,048 inputs) and down (3,072) have 1,024 rows: 8 would give 128 CTAs
+        assertEquals(4, FusedGemvKernel.rowsPerCta(1024, 4096, false));
+        assertEquals(4, FusedGemvKernel.rowsPerCta(2048, 1024, false));
+        assertEquals(4, FusedGemvKernel.rowsPerCta(3072, 1024, false));
+        // few outputs: 2 rows; pairs that 4 or 8 rows would split: fewer rows
+        assertEquals(2, FusedGemvKernel.rowsPerCta(2048, 1001, false));
+        assertEquals(2, FusedGemvKernel.rowsPerCta(2048, 2 * 1001, true), "an odd number of pairs");
+        assertEquals(4, FusedGemvKernel.rowsPerCta(2048, 2 * 1026, true), "pairs a multiple of 2, not of 4");
+        assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 2050, false), "single rows: the last CTA takes fewer");
+    }
+}
