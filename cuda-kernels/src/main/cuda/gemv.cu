@@ -458,3 +458,17 @@ gemv_residual_rows1_b256(const bf16* __restrict__ x, const bf16* __restrict__ w,
     fusedGemvTile<false, EPI_RESIDUAL, 256>(a, w, in, out);
 }
 
+// As gemv_residual_rows1_b256 at 4 and 8 rows a CTA.
+#define WIDE_RESIDUAL_ENTRY(SUFFIX, OPW)                                                                            \
+    extern "C" __global__ void __launch_bounds__(256, 2)                                                            \
+    gemv_residual_rows1_b256##SUFFIX(const bf16* __restrict__ x, const bf16* __restrict__ w,                        \
+                                     float* __restrict__ residual, const float* __restrict__ bias, int in, int out) { \
+        FusedGemvArgs a = {};                                                                                       \
+        a.x = x;                                                                                                    \
+        a.residualOut = residual;                                                                                   \
+        a.bias = bias;                                                                                              \
+        fusedGemvTile<false, EPI_RESIDUAL, 256, OPW>(a, w, in, out);                                                \
+    }
+WIDE_RESIDUAL_ENTRY(_o4, 4)
+WIDE_RESIDUAL_ENTRY(_o8, 8)
+

@@ -50,19 +50,29 @@ public final class FusedGemvKernel {
     private static String suffix(int rows) { return rows == 2 ? "" : "_o" + rows; }
 
     /**
-     * Weight rows a CTA of the fused GEMVs takes for outputRows rows of inFeatures inputs: 8 for rows of 2,048 to 4,096
-     * inputs (one to four rounds of loads a thread, one row each), 4 for shorter rows, 2 for longer ones (the down
-     * projection of 8B and 1B, which runs 256-thread CTAs); then halved while the launch would have fewer than
+     * Weight rows a CTA of the fused GEMVs takes for outputRows rows of inFeatures inputs, at threads a CTA: the most
+     * (8, 4 or 2) that leave a thread at most 4 rounds of loads (a round: 8 loads of 16 bytes, 8 / rows chunks of each
+     * row), 4 at most for rows shorter than 2,048 inputs; then halved while the launch would have fewer than
      * {@link #MIN_CTAS} CTAs, or while pairs (SwiGLU's gate and up rows, rotate pairs: a CTA takes whole ones) do not
-     * divide evenly. Measured on the H200 (bench item 1, ms a step, 1B / 8B / Qwen3-0.6B): this rule 0.835 / 3.940 /
-     * 0.754; 2 rows everywhere 0.867 / 4.012 / 0.832; 8 rows wherever they fit 0.835 / 3.942 / 0.802 (Qwen3's o and
-     * down projections, 1,024 rows, then ran 128 CTAs; its 1,024-input rows lost at 8 too).
+     * divide evenly. So 1B's 2,048-input rows and 8B's 4,096 take 8, Qwen3-0.6B's 1,024 take 4, and the down
+     * projection's 256-thread CTAs take 8 (1B, 8,192 inputs) or 4 (8B, 14,336). Measured on the H200 (bench item 1,
+     * ms a step, 1B / 8B / Qwen3-0.6B, one call): 2 rows everywhere 0.867 / 4.012 / 0.832; this rule with the down
+     * projection at 2 rows 0.835 / 3.942 / 0.754; 8 rows wherever they fit 0.835 / 3.942 / 0.802 (Qwen3's o and down
+     * projections, 1,024 rows, then ran 128 CTAs; its 1,024-input rows lost at 8 too). Down projection at 2 / 4 / 8
+     * rows (another call): 0.830 / 0.830 / 0.818 (1B), 3.894 / 3.875 / 3.912 (8B).
      */
-    static int rowsPerCta(int inFeatures, long outputRows, boolean pairs) {
-        int rows = Math.min(MAX_ROWS_PER_CTA, inFeatures > 4096 ? 2 : inFeatures >= 2048 ? 8 : 4);
+    static int rowsPerCta(int inFeatures, long outputRows, boolean pairs, int threads) {
+        int rows = inFeatures < 2048 ? 4 : 8;
+        while (rows > 2 && (long) inFeatures > 4L * threads * (8 / rows) * 8) rows /= 2;
+        rows = Math.min(rows, MAX_ROWS_PER_CTA);
         if (rows != 2 && rows != 4 && rows != 8) throw new IllegalArgumentException("rows a CTA: 2, 4 or 8, not " + rows);
         while (rows > 2 && ((outputRows + rows - 1) / rows < MIN_CTAS || (pairs && outputRows / 2 % (rows / 2) != 0))) rows /= 2;
         return rows;
+    }
+
+    /** As above at {@link #BLOCK} threads a CTA. */
+    static int rowsPerCta(int inFeatures, long outputRows, boolean pairs) {
+        return rowsPerCta(inFeatures, outputRows, pairs, BLOCK);
     }
 
     /** True when the kernels take inputs of this width at these addresses (16-byte chunks of x and w). */
@@ -80,9 +90,9 @@ public final class FusedGemvKernel {
         if (bias != null) bias.requireElements(outFeatures, 4, "fused gemv bias");
         residual.requireElements(outFeatures, 4, "fused gemv residual");
         requireSupported(inFeatures, x.address(), w.address());
-        int rows = rowsPerCta(inFeatures, outFeatures, false);
-        boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS && rows == 2;
-        device.launch(wide ? "gemv_residual_rows1_b256" : "gemv_residual_rows1" + suffix(rows),
+        boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS;
+        int rows = rowsPerCta(inFeatures, outFeatures, false, wide ? 2 * BLOCK : BLOCK);
+        device.launch(wide ? "gemv_residual_rows1_b256" + suffix(rows) : "gemv_residual_rows1" + suffix(rows),
                 Dim3.of((outFeatures + rows - 1) / rows), Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }

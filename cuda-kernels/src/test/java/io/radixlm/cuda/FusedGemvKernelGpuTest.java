@@ -60,7 +60,8 @@ class FusedGemvKernelGpuTest {
 
     @ParameterizedTest(name = "in {0}, out {1}, bias {2}")
     @CsvSource({"8, 1, false", "40, 3, true", "288, 77, false", "2048, 1001, true", "4096, 6, true", "4104, 514, false",
-            "8192, 33, false", "14336, 67, true", "2048, 2050, true", "4096, 2053, false", "1024, 1030, true"})
+            "8192, 33, false", "14336, 67, true", "2048, 2050, true", "4096, 2053, false", "1024, 1030, true",
+            "8192, 2050, true", "14336, 1030, false"})
     void residualAddsTheProductAndBias(int in, int out, boolean withBias) {
         CudaDevice device = device();
         float[] x = randomBf16Values(random, in, 1f);

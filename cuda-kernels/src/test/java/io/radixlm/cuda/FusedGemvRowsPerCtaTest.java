@@ -8,14 +8,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 class FusedGemvRowsPerCtaTest {
     @Test
     void rowsFollowTheInputWidthWhileTheGridKeepsEnoughCtas() {
-        // Llama-3.2-1B (2,048 inputs): qkv, o, gate/up and the LM head at 8 rows; down (8,192 inputs) at 2
+        // Llama-3.2-1B (2,048 inputs): qkv, o, gate/up and the LM head at 8 rows; down (8,192 inputs, 256 threads) at 8
         assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 3072, true));
         assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 2048, false));
         assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 16384, true));
-        assertEquals(2, FusedGemvKernel.rowsPerCta(8192, 2048, false));
-        // Llama-3.1-8B (4,096 inputs) at 8, down (14,336) at 2
+        assertEquals(8, FusedGemvKernel.rowsPerCta(8192, 2048, false, 256));
+        assertEquals(4, FusedGemvKernel.rowsPerCta(8192, 2048, false, 128), "128 threads: 4 rounds of 4 rows");
+        // Llama-3.1-8B (4,096 inputs) at 8, down (14,336 inputs, 256 threads) at 4
         assertEquals(8, FusedGemvKernel.rowsPerCta(4096, 4096, false));
-        assertEquals(2, FusedGemvKernel.rowsPerCta(14336, 4096, false));
+        assertEquals(4, FusedGemvKernel.rowsPerCta(14336, 4096, false, 256));
+        assertEquals(2, FusedGemvKernel.rowsPerCta(20000, 4096, false, 256), "more than 4 rounds even at 2 rows: 2");
         // Qwen3-0.6B: 1,024-input rows at 4; o (2,048 inputs) and down (3,072) have 1,024 rows: 8 would give 128 CTAs
         assertEquals(4, FusedGemvKernel.rowsPerCta(1024, 4096, false));
         assertEquals(4, FusedGemvKernel.rowsPerCta(2048, 1024, false));
