@@ -63,7 +63,7 @@ public final class PagedAttentionKernel {
          * {@link #DEFAULT}. Alone (bench item 3, one call) it streams faster: 8B layer 0.765 / 0.955 / 0.946, 1B layer
          * 0.608 / 0.895 / 0.849, against W4U4B2's 0.747 / 0.928 / 0.875 and 0.591 / 0.858 / 0.788 in another call.
          * In the decode step it is slower at batch 1 and on the nano-vllm workload (BENCHMARKS.md), so it is not the
-         * default.
+         * default; it runs the long-context decode batches at head dim 64 ({@code LONG_CONTEXT_TENSOR_CORES}).
          */
         public static final V3Shape TENSOR_CORES = new V3Shape(4, 1, 2, false, 3, true);
 
@@ -506,7 +506,7 @@ public final class PagedAttentionKernel {
         return variant == Variant.V3 ? shape.sharedBytes(headDim) : 0;
     }
 
-    /** The shape a long-context decode launch at headDim runs ({@link #LONG_CONTEXT_TENSOR_CORES}). */
+    /** The shape a long-context decode launch at headDim runs ({@code LONG_CONTEXT_TENSOR_CORES}). */
     private V3Shape longContextShape(int headDim) {
         return variant == Variant.V3 && LONG_CONTEXT_TENSOR_CORES && v3Shape.equals(V3Shape.DEFAULT)
                 && headDim == LONG_CONTEXT_HEAD_DIM ? V3Shape.TENSOR_CORES : v3Shape(headDim);
