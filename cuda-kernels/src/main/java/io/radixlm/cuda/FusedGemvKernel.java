@@ -33,7 +33,7 @@ public final class FusedGemvKernel {
      * kernels). A CTA reads its whole input (with the norm: the f32 residual and the bf16 norm weights, 6 bytes an
      * input) however many rows it takes: at 2 rows of 2,048 inputs, 12 KB of input for 8 KB of weights.
      */
-    static final int MAX_ROWS_PER_CTA = Integer.getInteger("radixlm.gemvRowsPerCta", 8);
+    static final int MAX_ROWS_PER_CTA = validRows(Integer.getInteger("radixlm.gemvRowsPerCta", 8));
     /** Fewer CTAs than this leave multiprocessors short of work: such launches take fewer rows a CTA. */
     static final int MIN_CTAS = 256;
 
@@ -65,8 +65,12 @@ public final class FusedGemvKernel {
         int rows = inFeatures < 2048 ? 4 : 8;
         while (rows > 2 && (long) inFeatures > 4L * threads * (8 / rows) * 8) rows /= 2;
         rows = Math.min(rows, MAX_ROWS_PER_CTA);
-        if (rows != 2 && rows != 4 && rows != 8) throw new IllegalArgumentException("rows a CTA: 2, 4 or 8, not " + rows);
         while (rows > 2 && ((outputRows + rows - 1) / rows < MIN_CTAS || (pairs && outputRows / 2 % (rows / 2) != 0))) rows /= 2;
+        return rows;
+    }
+
+    private static int validRows(int rows) {
+        if (rows != 2 && rows != 4 && rows != 8) throw new IllegalArgumentException("radixlm.gemvRowsPerCta: 2, 4 or 8, not " + rows);
         return rows;
     }
 
@@ -92,7 +96,7 @@ public final class FusedGemvKernel {
         requireSupported(inFeatures, x.address(), w.address());
         boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS;
         int rows = rowsPerCta(inFeatures, outFeatures, false, wide ? 2 * BLOCK : BLOCK);
-        device.launch(wide ? "gemv_residual_rows1_b256" + suffix(rows) : "gemv_residual_rows1" + suffix(rows),
+        device.launch("gemv_residual_rows1" + (wide ? "_b256" : "") + suffix(rows),
                 Dim3.of((outFeatures + rows - 1) / rows), Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }

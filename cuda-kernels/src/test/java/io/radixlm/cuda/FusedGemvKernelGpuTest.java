@@ -24,8 +24,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * squares over the whole input, scale rsqrt(mean + eps), times the norm weight), the product, bias, residual
  * add, SwiGLU of gate row p with up row p, and rotate-half RoPE with the q/k/v routing to q and the KV slot.
  * Inputs from one 16-byte chunk to more than one pass of the unrolled loop (4104 = 513 chunks); outputs of
- * 1,024 rows or more take 4 or 8 rows a CTA (FusedGemvKernel.rowsPerCta), the others 2, and so every width of CTA runs
- * each kernel, with a last CTA of fewer rows where the outputs allow one; outputs poisoned, with elements past the end (and every other KV slot) that must stay untouched. float32
+ * 1,024 rows or more take 4 or 8 rows a CTA (FusedGemvKernel.rowsPerCta), the others 2, and so every width of CTA
+ * runs each kernel, with a last CTA of fewer rows where the outputs allow one; outputs poisoned, with elements past
+ * the end (and every other KV slot) that must stay untouched. float32
  * accumulation: errors near 1e-7, bound 1e-5; bf16 outputs within one rounding.
  */
 @Tag("gpu")
