@@ -776,20 +776,25 @@ __device__ __forceinline__ void mergeCluster(float* ctaMax, float* ctaSum, float
     for (int i = threadIdx.x; i < perRank && first + i < outputs; i += blockDim.x) {
         int h = (first + i) / HD;
         int d = (first + i) % HD;
-        float rankMax[C];
-        float m = -CUDART_INF_F;  // finite after the loop: rank 0 always holds keys
+        // every rank's state is read before any is used, so that the 3 · C remote loads are in flight together (behind
+        // the branch below they went out one rank after the other: ~2.8 us of the 1B layer's 7)
+        float rankMax[C], rankSum[C], rankValue[C];
 #pragma unroll
         for (int r = 0; r < C; r++) {
             rankMax[r] = *cluster.map_shared_rank(ctaMax + h, r);
-            m = fmaxf(m, rankMax[r]);
+            rankSum[r] = *cluster.map_shared_rank(ctaSum + h, r);  // unset (and unused) where the rank has no keys
+            rankValue[r] = *cluster.map_shared_rank(&ctaAcc[h][d], r);
         }
+        float m = -CUDART_INF_F;  // finite after the loop: rank 0 always holds keys
+#pragma unroll
+        for (int r = 0; r < C; r++) m = fmaxf(m, rankMax[r]);
         float sum = 0.0f, value = 0.0f;
 #pragma unroll
         for (int r = 0; r < C; r++) {
             if (rankMax[r] == -CUDART_INF_F) continue;
             float c = exp2f(rankMax[r] - m);
-            sum += *cluster.map_shared_rank(ctaSum + h, r) * c;
-            value += *cluster.map_shared_rank(&ctaAcc[h][d], r) * c;
+            sum += rankSum[r] * c;
+            value += rankValue[r] * c;
         }
         outRows[first + i] = toBf16(value / sum);
     }
