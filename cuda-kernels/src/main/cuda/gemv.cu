@@ -321,44 +321,10 @@ __device__ __forceinline__ void fusedEpilogue(const FusedGemvArgs& a, const Epil
 // The smallest power of two >= n (n >= 1).
 __host__ __device__ constexpr int powerOfTwoAtLeast(int n) { return n <= 1 ? 1 : 2 * powerOfTwoAtLeast((n + 1) / 2); }
 
-// One CTA, 1 row of x: output slots 0 .. OPW - 1 of CTA blockIdx.x (rows from fusedRow). BLOCK threads (GEMV_BLOCK, or
-// 256 for rows of more than one round of loads at 128: each CTA's life, and with it the kernel's tail, is then half as
-// long). Epilogue threads k < fusedOutputs add up the warps' sums of their slots and write their output.
-template <bool NORM_IN, int EPI, int BLOCK = GEMV_BLOCK, int OPW = 2>
-__device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
-    static_assert(OPW == 2 || OPW == 4 || OPW == 8, "2, 4 or 8 rows a CTA");
-    constexpr int UNROLL = 8 / OPW;
-    constexpr int N = powerOfTwoAtLeast(OPW + (NORM_IN ? 1 : 0));  // the rows' sums, then Σ residual² (NORM_IN)
-    constexpr int OUTPUTS = fusedOutputs<EPI, OPW>();
-    const int numChunks = in >> 3;
-    const int p = blockIdx.x;
-    const uint4* wRow[OPW];
-#pragma unroll
-    for (int o = 0; o < OPW; o++) {
-        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI, OPW>(p, o, out, a) * numChunks;
-    }
-    float acc[N];
-#pragma unroll
-    for (int i = 0; i < N; i++) acc[i] = 0.0f;
-    constexpr int STEP = BLOCK * UNROLL;
-    uint4 wv[UNROLL][OPW];
-    pdlTrigger();
-    loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, threadIdx.x, numChunks);
-    pdlWait();
-    EpilogueInputs e;
-    if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
-    for (int base = threadIdx.x; base < numChunks; base += STEP) {
-        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
-#pragma unroll
-        for (int u = 0; u < UNROLL; u++) {
-            const int c = base + u * BLOCK;
-            if (c >= numChunks) break;
-            float xf[8];
-            loadInputChunk<NORM_IN>(a, c, xf, acc[NORM_IN ? OPW : 0]);
-#pragma unroll
-            for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
-        }
-    }
+// The end of a fused GEMV's CTA: its threads' sums reduced over the CTA, then each epilogue thread's output.
+template <bool NORM_IN, int EPI, int BLOCK, int OPW, int N, int OUTPUTS>
+__device__ __forceinline__ void fusedGemvFinish(const FusedGemvArgs& a, const EpilogueInputs& e, float (&acc)[N], int p,
+                                                int in, int out) {
     __shared__ float partial[BLOCK / 32][N];
     constexpr int GROUP = 32 / N;
     const float sum = transposingWarpSum<N>(acc);
@@ -383,6 +349,76 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
     }
 }
 
+
+// One round of a fused GEMV's thread: the UNROLL chunks base + u · BLOCK of its rows' weights (wv) against x, into acc.
+template <bool NORM_IN, int BLOCK, int UNROLL, int OPW, int N>
+__device__ __forceinline__ void fusedGemvRound(const FusedGemvArgs& a, const uint4 (&wv)[UNROLL][OPW], int base,
+                                               int numChunks, float (&acc)[N]) {
+#pragma unroll
+    for (int u = 0; u < UNROLL; u++) {
+        const int c = base + u * BLOCK;
+        if (c >= numChunks) break;
+        float xf[8];
+        loadInputChunk<NORM_IN>(a, c, xf, acc[NORM_IN ? OPW : 0]);
+#pragma unroll
+        for (int o = 0; o < OPW; o++) acc[o] = dot8(wv[u][o], xf, acc[o]);
+    }
+}
+
+// One CTA, 1 row of x: output slots 0 .. OPW - 1 of CTA blockIdx.x (rows from fusedRow). BLOCK threads (GEMV_BLOCK, or
+// 256 for rows of more than one round of loads at 128: each CTA's life, and with it the kernel's tail, is then half as
+// long). Epilogue threads k < fusedOutputs add up the warps' sums of their slots and write their output.
+// AHEAD (the _a2 kernels): two rounds of loads in flight, both before pdlWait, and each round's buffer reloaded with the
+// round after next as soon as it has been used. Without it a thread loads its first round before the wait and each
+// later one only when the round before is done, so a row of two rounds (2,048 inputs at 8 rows a CTA) waits out a
+// second round trip to HBM after the kernel ahead has finished. The same chunks in the same order: the same sums. The
+// second buffer costs ~40 registers, which crowds out the CTAs of the kernels around it where those are many.
+template <bool NORM_IN, int EPI, int BLOCK = GEMV_BLOCK, int OPW = 2, bool AHEAD = false>
+__device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16* __restrict__ w, int in, int out) {
+    static_assert(OPW == 2 || OPW == 4 || OPW == 8, "2, 4 or 8 rows a CTA");
+    constexpr int UNROLL = 8 / OPW;
+    constexpr int N = powerOfTwoAtLeast(OPW + (NORM_IN ? 1 : 0));  // the rows' sums, then Σ residual² (NORM_IN)
+    constexpr int OUTPUTS = fusedOutputs<EPI, OPW>();
+    const int numChunks = in >> 3;
+    const int p = blockIdx.x;
+    const uint4* wRow[OPW];
+#pragma unroll
+    for (int o = 0; o < OPW; o++) {
+        wRow[o] = reinterpret_cast<const uint4*>(w) + (long)fusedRow<EPI, OPW>(p, o, out, a) * numChunks;
+    }
+    float acc[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) acc[i] = 0.0f;
+    constexpr int STEP = BLOCK * UNROLL;
+    uint4 wv[UNROLL][OPW];
+    pdlTrigger();
+    loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, threadIdx.x, numChunks);
+    if constexpr (AHEAD) {
+        uint4 wn[UNROLL][OPW];
+        loadWeightRound<UNROLL, OPW, BLOCK>(wn, wRow, threadIdx.x + STEP, numChunks);  // zeros past the row
+        pdlWait();
+        EpilogueInputs e;
+        if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
+        for (int base = threadIdx.x; base < numChunks; base += 2 * STEP) {
+            fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wv, base, numChunks, acc);
+            if (base + 2 * STEP < numChunks) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base + 2 * STEP, numChunks);
+            if (base + STEP >= numChunks) break;
+            fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wn, base + STEP, numChunks, acc);
+            if (base + 3 * STEP < numChunks) loadWeightRound<UNROLL, OPW, BLOCK>(wn, wRow, base + 3 * STEP, numChunks);
+        }
+        fusedGemvFinish<NORM_IN, EPI, BLOCK, OPW, N, OUTPUTS>(a, e, acc, p, in, out);
+        return;
+    }
+    pdlWait();
+    EpilogueInputs e;
+    if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
+    for (int base = threadIdx.x; base < numChunks; base += STEP) {
+        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
+        fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wv, base, numChunks, acc);
+    }
+    fusedGemvFinish<NORM_IN, EPI, BLOCK, OPW, N, OUTPUTS>(a, e, acc, p, in, out);
+}
+
 // The fused GEMVs at OPW rows a CTA (grid ceil(out / OPW); SWIGLU: out / OPW, ROPE: out / OPW with out a multiple of
 // OPW), one instantiation per OPW: suffix "" for 2 rows, _o4 and _o8 for rows of at most 2,048 and 1,024 inputs
 // (FusedGemvKernel.rowsPerCta).
@@ -390,7 +426,7 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 // - gemv_norm_rows1*: y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
 // - gemv_norm_swiglu_rows1*: w (2 · intermediate, in) holds gate then up; act (intermediate) bf16.
 // - gemv_norm_rope_rows1*: out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
-#define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                             \
+#define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                                   \
     extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
     gemv_residual_rows1##SUFFIX(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual, \
                                 const float* __restrict__ bias, int in, int out) {                                  \
@@ -445,6 +481,22 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 FUSED_GEMV_ENTRIES(, 2)
 FUSED_GEMV_ENTRIES(_o4, 4)
 FUSED_GEMV_ENTRIES(_o8, 8)
+
+// gemv_residual_rows1 with two rounds of loads ahead (suffix _a2; FusedGemvKernel.AHEAD): the o projection, whose kernel
+// ahead (the decode attention, ~128 CTAs) leaves room on every SM for its CTAs to load both rounds before the wait.
+#define RESIDUAL_AHEAD_ENTRY(SUFFIX, OPW)                                                                           \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    gemv_residual_rows1##SUFFIX##_a2(const bf16* __restrict__ x, const bf16* __restrict__ w,                        \
+                                     float* __restrict__ residual, const float* __restrict__ bias, int in, int out) { \
+        FusedGemvArgs a = {};                                                                                       \
+        a.x = x;                                                                                                    \
+        a.residualOut = residual;                                                                                   \
+        a.bias = bias;                                                                                              \
+        fusedGemvTile<false, EPI_RESIDUAL, GEMV_BLOCK, OPW, true>(a, w, in, out);                                   \
+    }
+RESIDUAL_AHEAD_ENTRY(, 2)
+RESIDUAL_AHEAD_ENTRY(_o4, 4)
+RESIDUAL_AHEAD_ENTRY(_o8, 8)
 
 // As gemv_residual_rows1 with 256 threads a CTA: the down projection (rows of more than 4096 inputs), whose CTAs at 128
 // threads run 2-4 rounds of loads one after the other and so leave a tail as long (FusedGemvKernel.WIDE_DOWN).

@@ -41,6 +41,18 @@ public final class FusedGemvKernel {
 
     public FusedGemvKernel(CudaDevice device) { this.device = device; }
 
+    /**
+     * {@link #residual} at 128 threads a CTA (the o projection; the down projection too where its rows are short) of
+     * rows that take a thread two rounds of loads or more runs gemv_residual_rows1*_a2: two rounds in flight, both
+     * before the wait for the kernel ahead, instead of a round loaded only when the one before is used. Per-CTA
+     * %globaltimer stamps on the H200 (Llama-3.2-1B decode, its last layer) put the o projection's second round at
+     * 2-3.7 µs after its wait, for ~1 µs of arithmetic. Measured (bench item 1, ms a step, one call): 8B 3.842 against
+     * 3.878 / 3.877, 1B 0.796 against 0.797 / 0.796. The other fused GEMVs lost with two rounds ahead (8B 3.940 with
+     * qkv's, 3.960 with all): their second buffer (~40 registers a thread) crowds out the CTAs of the kernels around
+     * them, which lose their own loads before the wait. -Dradixlm.gemvAhead=false: the one-round kernels.
+     */
+    static final boolean AHEAD = !"false".equals(System.getProperty("radixlm.gemvAhead"));
+
     /** Launches kernel (a base name) at rows weight rows a CTA over numBlocks CTAs. */
     private void launch(String kernel, int rows, int numBlocks, KernelArgs args) {
         device.launch(kernel + suffix(rows), Dim3.of(numBlocks), Dim3.of(BLOCK), 0, args);
@@ -48,6 +60,18 @@ public final class FusedGemvKernel {
 
     /** The kernel name's suffix for rows a CTA: "" (2), "_o4", "_o8". */
     private static String suffix(int rows) { return rows == 2 ? "" : "_o" + rows; }
+
+    /** The residual GEMV's kernel for rows of inFeatures at rows a CTA: 256 threads (wide), or 128 with or without _a2. */
+    static String residualKernel(int inFeatures, int rows, boolean wide) {
+        if (wide) return "gemv_residual_rows1_b256" + suffix(rows);
+        return "gemv_residual_rows1" + suffix(rows) + (AHEAD && rounds(inFeatures, rows, BLOCK) > 1 ? "_a2" : "");
+    }
+
+    /** Rounds of loads a thread of threads takes over rows of inFeatures: a round is 8 / rows 16-byte chunks a row. */
+    static int rounds(int inFeatures, int rows, int threads) {
+        int chunksPerRound = threads * (8 / rows);
+        return (inFeatures / 8 + chunksPerRound - 1) / chunksPerRound;
+    }
 
     /**
      * Weight rows a CTA of the fused GEMVs takes for outputRows rows of inFeatures inputs, at threads a CTA: the most
@@ -96,7 +120,7 @@ public final class FusedGemvKernel {
         requireSupported(inFeatures, x.address(), w.address());
         boolean wide = WIDE_DOWN && inFeatures > ROUND_INPUTS;
         int rows = rowsPerCta(inFeatures, outFeatures, false, wide ? 2 * BLOCK : BLOCK);
-        device.launch("gemv_residual_rows1" + (wide ? "_b256" : "") + suffix(rows),
+        device.launch(residualKernel(inFeatures, rows, wide),
                 Dim3.of((outFeatures + rows - 1) / rows), Dim3.of(wide ? 2 * BLOCK : BLOCK), 0, new KernelArgs()
                 .ptr(x).ptr(w).ptr(residual).ptr(RopeKvWriteKernel.addressOrNull(bias)).i32(inFeatures).i32(outFeatures));
     }

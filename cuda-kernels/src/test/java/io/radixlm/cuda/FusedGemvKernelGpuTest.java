@@ -83,6 +83,32 @@ class FusedGemvKernelGpuTest {
         }
     }
 
+    /** The _a2 kernels (two rounds of loads ahead) give the one-round kernels' bits: the same chunks, in the same order. */
+    @ParameterizedTest(name = "in {0}, out {1}, rows {2}")
+    @CsvSource({"2048, 2048, 8", "2048, 1001, 2", "4104, 514, 4", "14336, 67, 8", "1024, 1030, 4", "8, 3, 2"})
+    void residualTwoRoundsAheadGivesTheSameBits(int in, int out, int rows) {
+        CudaDevice device = device();
+        float[] x = randomBf16Values(random, in, 1f);
+        float[] w = randomBf16Values(random, out * in, 0.05f);
+        float[] bias = randomFloats(random, out, 0.5f);
+        float[] residual = randomFloats(random, out, 2f);
+        String plain = "gemv_residual_rows1" + (rows == 2 ? "" : "_o" + rows);
+        try (DeviceMemory xm = uploadBf16(device, x); DeviceMemory wm = uploadBf16(device, w);
+             DeviceMemory bm = upload(device, bias); DeviceMemory r1 = upload(device, residual);
+             DeviceMemory r2 = upload(device, residual)) {
+            for (String kernel : new String[] {plain, plain + "_a2"}) {
+                device.launch(kernel, Dim3.of((out + rows - 1) / rows), Dim3.of(128), 0, new KernelArgs()
+                        .ptr(xm).ptr(wm).ptr(kernel.endsWith("_a2") ? r2 : r1).ptr(bm).i32(in).i32(out));
+            }
+            float[] expected = r1.toFloats(out);
+            float[] actual = r2.toFloats(out);
+            assertArrayEqualsBits(expected, actual, plain + "_a2 against " + plain);
+            boolean changed = false;
+            for (int i = 0; i < out; i++) changed |= expected[i] != residual[i];
+            assertTrue(changed, "the kernels left the residual as it was");
+        }
+    }
+
     @ParameterizedTest(name = "in {0}, out {1}")
     @CsvSource({"8, 1", "40, 4", "288, 77", "2048, 1001", "4104, 514", "4096, 9", "2048, 2060", "288, 1025"})
     void normScalesTheProductByTheRmsOfTheResidual(int in, int out) {

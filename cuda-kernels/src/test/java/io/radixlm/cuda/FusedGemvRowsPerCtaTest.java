@@ -28,4 +28,19 @@ class FusedGemvRowsPerCtaTest {
         assertEquals(4, FusedGemvKernel.rowsPerCta(2048, 2 * 1026, true), "pairs a multiple of 2, not of 4");
         assertEquals(8, FusedGemvKernel.rowsPerCta(2048, 2050, false), "single rows: the last CTA takes fewer");
     }
+
+    @Test
+    void theResidualGemvLoadsTwoRoundsAheadOnlyAt128ThreadsAndTwoRoundsOrMore() {
+        assertEquals(2, FusedGemvKernel.rounds(2048, 8, 128), "1B's o projection: 256 chunks, 128 a round");
+        assertEquals(1, FusedGemvKernel.rounds(2048, 4, 128), "4 rows: 2 chunks a row a round");
+        assertEquals(4, FusedGemvKernel.rounds(8192, 8, 256));
+        assertEquals(3, FusedGemvKernel.rounds(4104, 4, 128), "513 chunks, 256 a round");
+        String a2 = FusedGemvKernel.AHEAD ? "_a2" : "";
+        assertEquals("gemv_residual_rows1_o8" + a2, FusedGemvKernel.residualKernel(2048, 8, false));
+        assertEquals("gemv_residual_rows1_o8" + a2, FusedGemvKernel.residualKernel(4096, 8, false));
+        assertEquals("gemv_residual_rows1_o4", FusedGemvKernel.residualKernel(1024, 4, false), "one round: nothing ahead");
+        assertEquals("gemv_residual_rows1", FusedGemvKernel.residualKernel(8, 2, false));
+        assertEquals("gemv_residual_rows1_b256_o8", FusedGemvKernel.residualKernel(8192, 8, true), "256 threads: never");
+        assertEquals("gemv_residual_rows1_b256", FusedGemvKernel.residualKernel(20000, 2, true));
+    }
 }
