@@ -161,12 +161,14 @@ public final class PagedAttentionKernel {
      */
     public static final int CLUSTER_MAX_KEYS = 2048;
     /**
-     * The largest head dim whose decode runs in clusters by default. Measured on the H200 (decode b1 at 1k keys, in
-     * the step): head dim 64 (Llama-3.2-1B) 7.1 µs a layer in clusters against 9.9 for the split kernel and its
-     * reduce (a step 0.95 against 0.99 ms); head dim 128 (Llama-3.1-8B) 8.5 against 7.8 (4.13 against 4.08 ms a
-     * step; Qwen3-0.6B level).
+     * The largest head dim whose decode runs in clusters by default: all of them. Measured on the H200 (decode b1 at 1k
+     * keys, in the step), first with the cluster merge's remote loads issued one rank after the other: head dim 64
+     * (Llama-3.2-1B) 7.1 µs a layer in clusters against 9.9 for the split kernel and its reduce; head dim 128
+     * (Llama-3.1-8B) 8.5 against 7.8, so clusters stopped at 64. With the merge's 3 · 16 loads in flight together
+     * (bench item 1, ms a step, one call): 8B 3.807 against 3.839 with clusters to 64 only, Qwen3-0.6B 0.713 against
+     * 0.751, 1B 0.794 against 0.795.
      */
-    public static final int CLUSTER_MAX_HEAD_DIM = 64;
+    public static final int CLUSTER_MAX_HEAD_DIM = 128;
 
     /**
      * At most this many splits (V3, separate reduce) when no token attends more than {@link #CLUSTER_MAX_KEYS} keys:
