@@ -426,16 +426,20 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 // - gemv_norm_rows1*: y (out) f32 = RMSNorm(residual) · normWeight · wᵀ: the LM head; qkv of qwen3.
 // - gemv_norm_swiglu_rows1*: w (2 · intermediate, in) holds gate then up; act (intermediate) bf16.
 // - gemv_norm_rope_rows1*: out = (numHeads + 2 · numKvHeads) · headDim, headDim even; w holds q, k, v rows.
-#define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                                   \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
-    gemv_residual_rows1##SUFFIX(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual, \
-                                const float* __restrict__ bias, int in, int out) {                                  \
+// The residual GEMV as kernel NAME: BLOCK threads, at least MIN_BLOCKS CTAs an SM, OPW rows a CTA, AHEAD as fusedGemvTile.
+#define RESIDUAL_GEMV_ENTRY(NAME, BLOCK, MIN_BLOCKS, OPW, AHEAD)                                                    \
+    extern "C" __global__ void __launch_bounds__(BLOCK, MIN_BLOCKS)                                                 \
+    NAME(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,                      \
+         const float* __restrict__ bias, int in, int out) {                                                         \
         FusedGemvArgs a = {};                                                                                       \
         a.x = x;                                                                                                    \
         a.residualOut = residual;                                                                                   \
         a.bias = bias;                                                                                              \
-        fusedGemvTile<false, EPI_RESIDUAL, GEMV_BLOCK, OPW>(a, w, in, out);                                         \
-    }                                                                                                               \
+        fusedGemvTile<false, EPI_RESIDUAL, BLOCK, OPW, AHEAD>(a, w, in, out);                                       \
+    }
+
+#define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                             \
+    RESIDUAL_GEMV_ENTRY(gemv_residual_rows1##SUFFIX, GEMV_BLOCK, 3, OPW, false)                                     \
     extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
     gemv_norm_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,                \
                             const bf16* __restrict__ w, float* __restrict__ y, int in, int out, float eps) {        \
@@ -484,43 +488,14 @@ FUSED_GEMV_ENTRIES(_o8, 8)
 
 // gemv_residual_rows1 with two rounds of loads ahead (suffix _a2; FusedGemvKernel.AHEAD): the o projection, whose kernel
 // ahead (the decode attention, ~128 CTAs) leaves room on every SM for its CTAs to load both rounds before the wait.
-#define RESIDUAL_AHEAD_ENTRY(SUFFIX, OPW)                                                                           \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
-    gemv_residual_rows1##SUFFIX##_a2(const bf16* __restrict__ x, const bf16* __restrict__ w,                        \
-                                     float* __restrict__ residual, const float* __restrict__ bias, int in, int out) { \
-        FusedGemvArgs a = {};                                                                                       \
-        a.x = x;                                                                                                    \
-        a.residualOut = residual;                                                                                   \
-        a.bias = bias;                                                                                              \
-        fusedGemvTile<false, EPI_RESIDUAL, GEMV_BLOCK, OPW, true>(a, w, in, out);                                   \
-    }
-RESIDUAL_AHEAD_ENTRY(, 2)
-RESIDUAL_AHEAD_ENTRY(_o4, 4)
-RESIDUAL_AHEAD_ENTRY(_o8, 8)
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_a2, GEMV_BLOCK, 3, 2, true)
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_o4_a2, GEMV_BLOCK, 3, 4, true)
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_o8_a2, GEMV_BLOCK, 3, 8, true)
 
-// As gemv_residual_rows1 with 256 threads a CTA: the down projection (rows of more than 4096 inputs), whose CTAs at 128
-// threads run 2-4 rounds of loads one after the other and so leave a tail as long (FusedGemvKernel.WIDE_DOWN).
-extern "C" __global__ void __launch_bounds__(256, 2)
-gemv_residual_rows1_b256(const bf16* __restrict__ x, const bf16* __restrict__ w, float* __restrict__ residual,
-                         const float* __restrict__ bias, int in, int out) {
-    FusedGemvArgs a = {};
-    a.x = x;
-    a.residualOut = residual;
-    a.bias = bias;
-    fusedGemvTile<false, EPI_RESIDUAL, 256>(a, w, in, out);
-}
-
-// As gemv_residual_rows1_b256 at 4 and 8 rows a CTA.
-#define WIDE_RESIDUAL_ENTRY(SUFFIX, OPW)                                                                            \
-    extern "C" __global__ void __launch_bounds__(256, 2)                                                            \
-    gemv_residual_rows1_b256##SUFFIX(const bf16* __restrict__ x, const bf16* __restrict__ w,                        \
-                                     float* __restrict__ residual, const float* __restrict__ bias, int in, int out) { \
-        FusedGemvArgs a = {};                                                                                       \
-        a.x = x;                                                                                                    \
-        a.residualOut = residual;                                                                                   \
-        a.bias = bias;                                                                                              \
-        fusedGemvTile<false, EPI_RESIDUAL, 256, OPW>(a, w, in, out);                                                \
-    }
-WIDE_RESIDUAL_ENTRY(_o4, 4)
-WIDE_RESIDUAL_ENTRY(_o8, 8)
+// As gemv_residual_rows1 with 256 threads a CTA (2, 4 or 8 rows): the down projection (rows of more than 4096 inputs),
+// whose CTAs at 128 threads run 2-4 rounds of loads one after the other and so leave a tail as long
+// (FusedGemvKernel.WIDE_DOWN).
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_b256, 256, 2, 2, false)
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_b256_o4, 256, 2, 4, false)
+RESIDUAL_GEMV_ENTRY(gemv_residual_rows1_b256_o8, 256, 2, 8, false)
 
