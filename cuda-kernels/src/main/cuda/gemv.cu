@@ -390,15 +390,14 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
 #pragma unroll
     for (int i = 0; i < N; i++) acc[i] = 0.0f;
     constexpr int STEP = BLOCK * UNROLL;
-    uint4 wv[UNROLL][OPW];
+    uint4 wv[UNROLL][OPW], wn[UNROLL][OPW];  // wn: the round after wv's (AHEAD only)
     pdlTrigger();
     loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, threadIdx.x, numChunks);
+    if constexpr (AHEAD) loadWeightRound<UNROLL, OPW, BLOCK>(wn, wRow, threadIdx.x + STEP, numChunks);  // zeros past the row
+    pdlWait();
+    EpilogueInputs e;
+    if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
     if constexpr (AHEAD) {
-        uint4 wn[UNROLL][OPW];
-        loadWeightRound<UNROLL, OPW, BLOCK>(wn, wRow, threadIdx.x + STEP, numChunks);  // zeros past the row
-        pdlWait();
-        EpilogueInputs e;
-        if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
         for (int base = threadIdx.x; base < numChunks; base += 2 * STEP) {
             fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wv, base, numChunks, acc);
             if (base + 2 * STEP < numChunks) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base + 2 * STEP, numChunks);
@@ -406,15 +405,11 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
             fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wn, base + STEP, numChunks, acc);
             if (base + 3 * STEP < numChunks) loadWeightRound<UNROLL, OPW, BLOCK>(wn, wRow, base + 3 * STEP, numChunks);
         }
-        fusedGemvFinish<NORM_IN, EPI, BLOCK, OPW, N, OUTPUTS>(a, e, acc, p, in, out);
-        return;
-    }
-    pdlWait();
-    EpilogueInputs e;
-    if (threadIdx.x < OUTPUTS) e = loadEpilogueInputs<EPI, OPW>(a, p, threadIdx.x, out);
-    for (int base = threadIdx.x; base < numChunks; base += STEP) {
-        if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
-        fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wv, base, numChunks, acc);
+    } else {
+        for (int base = threadIdx.x; base < numChunks; base += STEP) {
+            if (base != threadIdx.x) loadWeightRound<UNROLL, OPW, BLOCK>(wv, wRow, base, numChunks);
+            fusedGemvRound<NORM_IN, BLOCK, UNROLL, OPW, N>(a, wv, base, numChunks, acc);
+        }
     }
     fusedGemvFinish<NORM_IN, EPI, BLOCK, OPW, N, OUTPUTS>(a, e, acc, p, in, out);
 }
@@ -438,28 +433,23 @@ __device__ __forceinline__ void fusedGemvTile(const FusedGemvArgs& a, const bf16
         fusedGemvTile<false, EPI_RESIDUAL, BLOCK, OPW, AHEAD>(a, w, in, out);                                       \
     }
 
+// A normed GEMV without extra inputs as kernel NAME: epilogue EPI writing OUT_T values to FusedGemvArgs::FIELD.
+#define NORM_GEMV_ENTRY(NAME, EPI, OUT_T, FIELD, OPW)                                                               \
+    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
+    NAME(const float* __restrict__ residual, const bf16* __restrict__ normWeight, const bf16* __restrict__ w,        \
+         OUT_T* __restrict__ FIELD, int in, int out, float eps) {                                                   \
+        FusedGemvArgs a = {};                                                                                       \
+        a.residual = residual;                                                                                      \
+        a.normWeight = normWeight;                                                                                  \
+        a.eps = eps;                                                                                                \
+        a.FIELD = FIELD;                                                                                            \
+        fusedGemvTile<true, EPI, GEMV_BLOCK, OPW>(a, w, in, out);                                                   \
+    }
+
 #define FUSED_GEMV_ENTRIES(SUFFIX, OPW)                                                                             \
     RESIDUAL_GEMV_ENTRY(gemv_residual_rows1##SUFFIX, GEMV_BLOCK, 3, OPW, false)                                     \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
-    gemv_norm_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,                \
-                            const bf16* __restrict__ w, float* __restrict__ y, int in, int out, float eps) {        \
-        FusedGemvArgs a = {};                                                                                       \
-        a.residual = residual;                                                                                      \
-        a.normWeight = normWeight;                                                                                  \
-        a.eps = eps;                                                                                                \
-        a.y = y;                                                                                                    \
-        fusedGemvTile<true, EPI_STORE, GEMV_BLOCK, OPW>(a, w, in, out);                                             \
-    }                                                                                                               \
-    extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
-    gemv_norm_swiglu_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,         \
-                                   const bf16* __restrict__ w, bf16* __restrict__ act, int in, int out, float eps) { \
-        FusedGemvArgs a = {};                                                                                       \
-        a.residual = residual;                                                                                      \
-        a.normWeight = normWeight;                                                                                  \
-        a.eps = eps;                                                                                                \
-        a.act = act;                                                                                                \
-        fusedGemvTile<true, EPI_SWIGLU, GEMV_BLOCK, OPW>(a, w, in, out);                                            \
-    }                                                                                                               \
+    NORM_GEMV_ENTRY(gemv_norm_rows1##SUFFIX, EPI_STORE, float, y, OPW)                                              \
+    NORM_GEMV_ENTRY(gemv_norm_swiglu_rows1##SUFFIX, EPI_SWIGLU, bf16, act, OPW)                                     \
     extern "C" __global__ void __launch_bounds__(GEMV_BLOCK, 3)                                                     \
     gemv_norm_rope_rows1##SUFFIX(const float* __restrict__ residual, const bf16* __restrict__ normWeight,           \
                                  const bf16* __restrict__ w, const float* __restrict__ bias,                        \
