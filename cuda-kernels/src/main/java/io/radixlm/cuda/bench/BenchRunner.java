@@ -80,7 +80,18 @@ public final class BenchRunner {
                 }
             });
         }
+        // a long context: the attention reads as many bytes as a fifth (8B) to most (1B) of the weights
+        for (String shape : List.of(ModelShapes.LLAMA_8B, ModelShapes.LLAMA_1B)) {
+            guard("decode_b1_long", shape, () -> {
+                try (CudaBackend gpu = DecodeBench.backend(ModelShapes.byName(shape), 1, LONG_CONTEXT)) {
+                    return List.of(DecodeBench.run("decode_b1_long", shape, gpu, 1, LONG_CONTEXT, steps / 2, ceilings));
+                }
+            });
+        }
     }
+
+    /** The context of item 1's long-context decode, as item 3's batch-1 attention. */
+    private static final int LONG_CONTEXT = 32768;
 
     /** Op by op: decode at batch 1 (every shape) and 64 (1B); prefill 8k and the prefix-hit step (8B, 1B). */
     private void profile() {
