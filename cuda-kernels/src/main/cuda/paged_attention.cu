@@ -980,7 +980,9 @@ __device__ __forceinline__ void pagedAttentionMma(
     __shared__ float warpSumExp[W][G];
     __shared__ float warpAcc[W][G][HD];
 
-    // oldKeysReady: as pagedAttentionV3, the page-table reads and the copies of the first STAGES - 1 iterations go
+    // The ring: iteration it sits in slot it % STAGES, and the slot is refilled with iteration it + STAGES as soon as
+    // its reads are done, so that STAGES - 1 iterations are in flight while one is computed.
+    // oldKeysReady: as pagedAttentionV3, the page-table reads and the copies of the first STAGES iterations go
     // out before the wait, the token's own key (written by this step's RoPE/KV write) excepted: its row is skipped
     // then and loaded after the wait; rows past the split's end copy key numKeys - 2 instead (finite, and unused).
     if (!oldKeysReady) pdlWait();
@@ -1044,7 +1046,7 @@ __device__ __forceinline__ void pagedAttentionMma(
         }
     };
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
+    for (int s = 0; s < STAGES; s++) {
         if (s < numIters) issue(s, s, early);
         copyAsyncCommit();  // one group per iteration, empty past the split's end, so the waits count alike
     }
@@ -1080,11 +1082,11 @@ __device__ __forceinline__ void pagedAttentionMma(
 #pragma unroll
     for (int i = 0; i < HD / 16; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.0f;
 
-    int readStage = 0, writeStage = STAGES - 1;
+    int stage = 0;  // iteration it's slot of the ring
     for (int it = 0; it < numIters; it++) {
-        copyAsyncWait<STAGES - 2>();  // this lane's share of iteration it has landed
+        copyAsyncWait<STAGES - 1>();  // this lane's share of iteration it has landed
         __syncwarp();                 // and every lane's
-        const bf16* kTile = warpTiles + readStage * STAGE_ELEMENTS;
+        const bf16* kTile = warpTiles + stage * STAGE_ELEMENTS;
         const bf16* vTile = kTile + TILE;
         float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};  // S^T: (key g, heads 2t, 2t + 1), (key g + 8, ...)
 #pragma unroll
@@ -1134,11 +1136,10 @@ __device__ __forceinline__ void pagedAttentionMma(
             ldmatrixX4Trans(a, vTile + vKey * STRIDE + i * 16 + vDim);
             mmaBf16(acc[i], a, pB0, pB1);
         }
-        __syncwarp();  // every lane's reads of this stage are done before the copy below overwrites the oldest
-        if (it + STAGES - 1 < numIters) issue(it + STAGES - 1, writeStage, false);
+        __syncwarp();  // every lane's reads of this slot are done before the copy below refills it
+        if (it + STAGES < numIters) issue(it + STAGES, stage, false);
         copyAsyncCommit();
-        readStage = readStage + 1 == STAGES ? 0 : readStage + 1;
-        writeStage = writeStage + 1 == STAGES ? 0 : writeStage + 1;
+        stage = stage + 1 == STAGES ? 0 : stage + 1;
     }
 
     // the warp's state in shared memory, as shareWarpStates leaves V3's: the sums over the 8 lanes of a t

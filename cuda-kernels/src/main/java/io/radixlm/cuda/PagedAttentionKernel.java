@@ -193,6 +193,8 @@ public final class PagedAttentionKernel {
     static final int LONG_CONTEXT_MIN_TOKENS = 64;
     static final int LONG_CONTEXT_MIN_KEYS = 4096;
     static final int LONG_CONTEXT_HEAD_DIM = 64;
+    /** Decode launches of fewer tokens whose table rows hold at least this many keys run the tensor-core kernel at any head dim it has (0: never). */
+    static final int FEW_TOKENS_TENSOR_CORE_KEYS = Integer.getInteger("radixlm.attention.fewTokensTensorCoreKeys", 0);
     /** Whether decode-only launches may load the older keys before their wait (-Dradixlm.attention.earlyLoads). */
     static final boolean EARLY_LOADS = !"false".equals(System.getProperty("radixlm.attention.earlyLoads"));
 
@@ -238,7 +240,8 @@ public final class PagedAttentionKernel {
         if (variant.packedStates()) {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
-                    for (V3Shape shape : java.util.stream.Stream.of(v3Shape(headDim), longContextShape(headDim)).distinct().toList()) {
+                    for (V3Shape shape : java.util.stream.Stream.of(v3Shape(headDim), longContextShape(headDim),
+                            fewTokensLongShape(headDim)).distinct().toList()) {
                         String kernel = streamingKernel(headDim, group, fused(), shape);
                         residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(),
                                 streamingSharedBytes(headDim, shape)));
@@ -521,7 +524,17 @@ public final class PagedAttentionKernel {
      * kernel's own.
      */
     V3Shape shapeFor(int numTokens, Layout layout, boolean decodeOnly) {
+        long rowKeys = (long) layout.maxPagesPerSeq() * layout.pageSize();
+        if (decodeOnly && numTokens < LONG_CONTEXT_MIN_TOKENS && FEW_TOKENS_TENSOR_CORE_KEYS > 0 && rowKeys >= FEW_TOKENS_TENSOR_CORE_KEYS) {
+            return fewTokensLongShape(layout.headDim());
+        }
         return isLongContextDecode(numTokens, layout, decodeOnly) ? longContextShape(layout.headDim()) : v3Shape(layout.headDim());
+    }
+
+    /** The shape of a decode launch of few tokens over long table rows at headDim. */
+    private V3Shape fewTokensLongShape(int headDim) {
+        return variant == Variant.V3 && LONG_CONTEXT_TENSOR_CORES && FEW_TOKENS_TENSOR_CORE_KEYS > 0 && v3Shape.equals(V3Shape.DEFAULT)
+                && V3Shape.TENSOR_CORES.supports(headDim) ? V3Shape.TENSOR_CORES : v3Shape(headDim);
     }
 
     /** Whether a launch is a long-context decode (see {@link #shapeFor}); the head dim decides the rest. */
