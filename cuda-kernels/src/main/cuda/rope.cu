@@ -161,7 +161,8 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
                                                     const double* __restrict__ invFreq,
                                                     const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight,
                                                     float* __restrict__ qOut, bf16* __restrict__ kCache, bf16* __restrict__ vCache,
-                                                    int numHeads, int numKvHeads, int headDim, int headsPerCta, float eps) {
+                                                    int numHeads, int numKvHeads, int headDim, int headsPerCta, float eps,
+                                                    const float2* __restrict__ angles) {
     __shared__ float cosTable[128];  // (headDim / 2) angles of this token, rounded to float as v1 does
     __shared__ float sinTable[128];
     __shared__ float rotateBuf[ROPE_V2_MAX_WARPS][32 * E];
@@ -177,13 +178,21 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
     int head = (int)blockIdx.y * headsPerCta + warp;
     float x[E], v[E];
     if (head < headEnd) ropeLoadHead<E>(row, head, lane, numHeads, headDim, qDim, kvDim, x, v);
-    int position = positions[token];
     int slot = slotMapping[token];
-    for (int p = threadIdx.x; p < headDim / 2; p += blockDim.x) {
-        double s, c;
-        sincos((double)position * invFreq[p], &s, &c);
-        cosTable[p] = (float)c;
-        sinTable[p] = (float)s;
+    if (angles != nullptr) {  // a 1-token step's angles, from rope_angles: the same float roundings of the same sincos
+        for (int p = threadIdx.x; p < headDim / 2; p += blockDim.x) {
+            float2 a = angles[p];
+            cosTable[p] = a.x;
+            sinTable[p] = a.y;
+        }
+    } else {
+        int position = positions[token];
+        for (int p = threadIdx.x; p < headDim / 2; p += blockDim.x) {
+            double s, c;
+            sincos((double)position * invFreq[p], &s, &c);
+            cosTable[p] = (float)c;
+            sinTable[p] = (float)s;
+        }
     }
     __syncthreads();
     for (; head < headEnd; head += numWarps) {
@@ -202,16 +211,18 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
 }
 
 // One entry point per E = ceil(headDim / 32) (headDim even, at most 256): rope_qk_norm_kv_write_v2_e<E>.
+// angles: null, or (one-token launches) the token's (cos, sin) pairs from rope_angles, which spares each CTA the
+// double sincos after its wait.
 #define ROPE_V2_KERNEL(E)                                                                                              \
     extern "C" __global__ void __launch_bounds__(32 * ROPE_V2_MAX_WARPS) rope_qk_norm_kv_write_v2_e##E(                 \
         const float* __restrict__ qkv, const float* __restrict__ bias, const int* __restrict__ positions,             \
         const int* __restrict__ slotMapping, const double* __restrict__ invFreq,                                      \
         const bf16* __restrict__ qNormWeight, const bf16* __restrict__ kNormWeight, float* __restrict__ qOut,         \
         bf16* __restrict__ kCache, bf16* __restrict__ vCache, int numHeads, int numKvHeads, int headDim,              \
-        int headsPerCta, float eps) {                                                                                 \
+        int headsPerCta, float eps, const float2* __restrict__ angles) {                                              \
         pdlGate();                                                                                                    \
         ropeQkNormKvWriteV2<E>(qkv, bias, positions, slotMapping, invFreq, qNormWeight, kNormWeight, qOut, kCache,    \
-                               vCache, numHeads, numKvHeads, headDim, headsPerCta, eps);                              \
+                               vCache, numHeads, numKvHeads, headDim, headsPerCta, eps, angles);                      \
     }
 ROPE_V2_KERNEL(1)
 ROPE_V2_KERNEL(2)

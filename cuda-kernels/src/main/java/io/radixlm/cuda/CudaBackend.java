@@ -53,6 +53,12 @@ public final class CudaBackend implements Backend {
      * through the separate kernels, as every other step does.
      */
     static final boolean USE_FUSED_DECODE = !"false".equals(System.getProperty("radixlm.fusedDecode"));
+    /**
+     * In the fused decode of models with q/k norms (Qwen3), whose RoPE runs in its own kernel after the qkv GEMV, that
+     * kernel reads the step's angles from rope_angles rather than computing a double sincos in every CTA after its
+     * wait. -Dradixlm.ropeAnglesRead=false: off.
+     */
+    static final boolean ROPE_ANGLES_READ = !"false".equals(System.getProperty("radixlm.ropeAnglesRead"));
     /** Decode batches of up to this many sequences replay a captured CUDA graph; larger ones launch eagerly. */
     public static final int MAX_GRAPH_BATCH = DecodeGraphs.MAX_BUCKET;
     /** Kept free for activations, cuBLAS and the attention workspace when sizing the KV pool. */
@@ -534,7 +540,7 @@ public final class CudaBackend implements Backend {
                 fusedGemv.norm(b.residual, layer.inputNorm(), layer.qkv(), b.qkv, hidden, shape.qkvWidth(), eps);
                 mark("qkv_proj");
                 rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
-                        b.q, kCache.get(l), vCache.get(l), 1, shape, eps);
+                        b.q, kCache.get(l), vCache.get(l), 1, shape, eps, ROPE_ANGLES_READ ? b.ropeAngles : null);
                 mark("rope_kv_write");
             }
             decodeAttention(l, 1, numSeqs, split);

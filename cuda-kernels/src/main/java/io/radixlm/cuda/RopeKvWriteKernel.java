@@ -31,6 +31,22 @@ public final class RopeKvWriteKernel {
                        DeviceMemory invFreq, DeviceMemory qNormWeight, DeviceMemory kNormWeight,
                        DeviceMemory qOut, DeviceMemory kCache, DeviceMemory vCache,
                        int numTokens, Shape shape, float eps) {
+        launch(qkv, bias, positions, slotMapping, invFreq, qNormWeight, kNormWeight, qOut, kCache, vCache, numTokens,
+                shape, eps, null);
+    }
+
+    /**
+     * As above; angles: null, or for a one-token launch that token's (headDim / 2) float2 (cos, sin) as
+     * {@link FusedGemvKernel#ropeAngles} computed them, read instead of computing them again (the same bits).
+     */
+    public void launch(DeviceMemory qkv, DeviceMemory bias, DeviceMemory positions, DeviceMemory slotMapping,
+                       DeviceMemory invFreq, DeviceMemory qNormWeight, DeviceMemory kNormWeight,
+                       DeviceMemory qOut, DeviceMemory kCache, DeviceMemory vCache,
+                       int numTokens, Shape shape, float eps, DeviceMemory angles) {
+        if (angles != null) {
+            if (numTokens != 1) throw new IllegalArgumentException("precomputed angles are one token's, got " + numTokens + " tokens");
+            angles.requireElements(shape.headDim(), 4, "rope angles");
+        }
         qkv.requireElements((long) numTokens * shape.qkvWidth(), 4, "rope qkv");
         if (bias != null) bias.requireElements(shape.qkvWidth(), 4, "rope bias");
         positions.requireElements(numTokens, 4, "positions");
@@ -52,7 +68,7 @@ public final class RopeKvWriteKernel {
         if (variant == ElementwiseVariant.V2) {
             Plan plan = Plan.of(numTokens, shape, device.numMultiprocessors());
             device.launch(plan.kernel(), Dim3.of(numTokens, plan.gridY()), Dim3.of(32 * plan.numWarps()), 0,
-                    args.i32(plan.headsPerCta()).f32(eps));
+                    args.i32(plan.headsPerCta()).f32(eps).ptr(addressOrNull(angles)));
             return;
         }
         device.launch("rope_qk_norm_kv_write", Dim3.of(numTokens, shape.numHeads() + shape.numKvHeads()),

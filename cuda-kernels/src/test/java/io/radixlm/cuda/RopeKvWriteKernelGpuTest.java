@@ -133,6 +133,20 @@ class RopeKvWriteKernelGpuTest {
             assertSameBits(bits[0], bits[1], numHeads * headDim, headDim, "q");
             assertArrayEquals(kBits[0], kBits[1], "k cache bits of v1 and v2");
             assertArrayEquals(vBits[0], vBits[1], "v cache bits of v1 and v2");
+            if (numTokens == 1) {  // as the fused decode step launches it: the angles from rope_angles, the same bits
+                try (DeviceMemory angles = poisoned(device, 4L * headDim);
+                     DeviceMemory qOut = poisoned(device, 4L * qDim);
+                     DeviceMemory kCache = poisoned(device, 2L * numSlots * kvDim);
+                     DeviceMemory vCache = poisoned(device, 2L * numSlots * kvDim)) {
+                    new FusedGemvKernel(device).ropeAngles(positionsGpu, invFreqGpu, angles, headDim);
+                    new RopeKvWriteKernel(device, ElementwiseVariant.V2).launch(qkvGpu, withBias ? biasGpu : null,
+                            positionsGpu, slotsGpu, invFreqGpu, withQkNorm ? qNormGpu : null, withQkNorm ? kNormGpu : null,
+                            qOut, kCache, vCache, 1, shape, eps, angles);
+                    assertSameBits(bits[1], qOut.toInts(qDim), qDim, headDim, "q with and without precomputed angles");
+                    assertArrayEquals(kBits[1], kCache.toShorts(numSlots * kvDim), "k cache bits with precomputed angles");
+                    assertArrayEquals(vBits[1], vCache.toShorts(numSlots * kvDim), "v cache bits with precomputed angles");
+                }
+            }
         }
     }
 
