@@ -1,4 +1,5 @@
 #include "common.cuh"
+#include "rope.cuh"
 
 // After the fused q/k/v projection: adds the bias (qwen2), applies per-head RMSNorm to q and k
 // (qwen3), rotates q and k (HF rotate-half: pair (i, i + headDim/2)), and writes k and v into
@@ -16,11 +17,6 @@
 // kCache, vCache (numSlots, numKvHeads, headDim) bf16 of this layer
 // grid (numTokens, numHeads + numKvHeads), block headDim rounded up to a multiple of 32 (at most 256);
 // threads past headDim only take part in the reductions.
-// Where feature i of a q or k head is stored (RopePairOrder): pair (i, i + headDim/2) side by side.
-__device__ __forceinline__ int pairOrderIndex(int i, int headDim) {
-    const int half = headDim >> 1;
-    return i < half ? 2 * i : 2 * (i - half) + 1;
-}
 
 extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, const float* __restrict__ bias,
                                                  const int* __restrict__ positions, const int* __restrict__ slotMapping,
@@ -43,7 +39,7 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
     float x = active ? row[col] + (bias != nullptr ? bias[col] : 0.0f) : 0.0f;
     const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
     if (normWeight != nullptr) {  // uniform across the block, so blockSum is safe
-        float inv = rsqrtf(blockSum(x * x) / headDim + eps);
+        float inv = rsqrtf(blockSum(ropeSquare(x)) / headDim + eps);
         x = active ? x * inv * toFloat(normWeight[i]) : 0.0f;
     }
     rotateBuf[i] = x;
@@ -54,8 +50,7 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
     int pair = i < half ? i : i - half;
     double s, c;
     sincos((double)positions[token] * invFreq[pair], &s, &c);
-    float rotated = i < half ? x * (float)c - rotateBuf[i + half] * (float)s
-                             : x * (float)c + rotateBuf[i - half] * (float)s;
+    float rotated = ropeRotate(x, rotateBuf[i < half ? i + half : i - half], (float)c, (float)s, i < half);
     if (isQuery) {
         qOut[token * qDim + head * headDim + i] = rotated;
     } else {
@@ -78,83 +73,6 @@ extern "C" __global__ void rope_qk_norm_kv_write(const float* __restrict__ qkv, 
 // where v1 kept it, so the q/k norm reproduces v1's blockSum exactly: one butterfly per k, then a
 // butterfly over lanes holding the E partial sums (zeros elsewhere), as v1's warp 0 did.
 // grid (numTokens, ceil((numHeads + numKvHeads) / headsPerCta)), block 32 * numWarps (at most 256).
-constexpr int ROPE_V2_MAX_WARPS = 8;
-
-template <int E>
-__device__ __forceinline__ void ropeLoadHead(const float* row, int head, int lane, int numHeads, int headDim,
-                                             int qDim, int kvDim, float (&x)[E], float (&v)[E]) {
-    bool isQuery = head < numHeads;
-    int colBase = isQuery ? head * headDim : qDim + (head - numHeads) * headDim;
-#pragma unroll
-    for (int k = 0; k < E; k++) {
-        int i = lane + 32 * k;
-        x[k] = i < headDim ? row[colBase + pairOrderIndex(i, headDim)] : 0.0f;
-        v[k] = !isQuery && i < headDim ? row[colBase + kvDim + i] : 0.0f;
-    }
-}
-
-template <int E>
-__device__ __forceinline__ void ropeHead(float (&x)[E], const float (&v)[E], float* rotateBuf,
-                                         const float* cosTable, const float* sinTable,
-                                         const float* __restrict__ bias, const bf16* __restrict__ qNormWeight,
-                                         const bf16* __restrict__ kNormWeight, float* __restrict__ qOut,
-                                         bf16* __restrict__ kCache, bf16* __restrict__ vCache, long token, int slot,
-                                         int head, int lane, int numHeads, int numKvHeads, int headDim, float eps) {
-    bool isQuery = head < numHeads;
-    int kvHead = head - numHeads;
-    int qDim = numHeads * headDim;
-    int kvDim = numKvHeads * headDim;
-    int colBase = isQuery ? head * headDim : qDim + kvHead * headDim;
-#pragma unroll
-    for (int k = 0; k < E; k++) {
-        int i = lane + 32 * k;
-        x[k] = i < headDim ? x[k] + (bias != nullptr ? bias[colBase + pairOrderIndex(i, headDim)] : 0.0f) : 0.0f;
-    }
-    const bf16* normWeight = isQuery ? qNormWeight : kNormWeight;
-    if (normWeight != nullptr) {  // uniform across the warp
-        // v1's warp 0: lane k holds the sum of "warp" k. v1 kept lane 0's copy of each sum (partial[warp],
-        // partial[0]); so do we, in case the compiler fuses x * x into the butterfly's first add, which
-        // would leave the lanes' copies a rounding apart.
-        float t = 0.0f;
-#pragma unroll
-        for (int k = 0; k < E; k++) {
-            float partial = __shfl_sync(0xffffffffu, warpSum(x[k] * x[k]), 0);
-            if (lane == k) t = partial;
-        }
-        float inv = rsqrtf(__shfl_sync(0xffffffffu, warpSum(t), 0) / headDim + eps);
-#pragma unroll
-        for (int k = 0; k < E; k++) {
-            int i = lane + 32 * k;
-            x[k] = i < headDim ? x[k] * inv * toFloat(normWeight[i]) : 0.0f;
-        }
-    }
-#pragma unroll
-    for (int k = 0; k < E; k++) rotateBuf[lane + 32 * k] = x[k];
-    __syncwarp();
-    int half = headDim / 2;
-#pragma unroll
-    for (int k = 0; k < E; k++) {
-        int i = lane + 32 * k;
-        if (i >= headDim) continue;
-        int pair = i < half ? i : i - half;
-        float c = cosTable[pair];
-        float s = sinTable[pair];
-        float xi = x[k];
-        float rotated = i < half ? xi * c - rotateBuf[i + half] * s
-                                 : xi * c + rotateBuf[i - half] * s;
-        if (isQuery) {
-            qOut[token * qDim + head * headDim + i] = rotated;
-        } else {
-            int vCol = qDim + kvDim + kvHead * headDim + i;
-            float vi = v[k] + (bias != nullptr ? bias[vCol] : 0.0f);
-            long offset = ((long)slot * numKvHeads + kvHead) * headDim + i;
-            kCache[offset] = toBf16(rotated);
-            vCache[offset] = toBf16(vi);
-        }
-    }
-    __syncwarp();  // the next head overwrites rotateBuf
-}
-
 template <int E>
 __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qkv, const float* __restrict__ bias,
                                                     const int* __restrict__ positions, const int* __restrict__ slotMapping,
@@ -200,8 +118,8 @@ __device__ __forceinline__ void ropeQkNormKvWriteV2(const float* __restrict__ qk
         if (head + numWarps < headEnd) {
             ropeLoadHead<E>(row, head + numWarps, lane, numHeads, headDim, qDim, kvDim, nextX, nextV);
         }
-        ropeHead<E>(x, v, rotateBuf[warp], cosTable, sinTable, bias, qNormWeight, kNormWeight, qOut, kCache, vCache,
-                    token, slot, head, lane, numHeads, numKvHeads, headDim, eps);
+        ropeHead<E>(x, v, rotateBuf[warp], cosTable, sinTable, bias, qNormWeight, kNormWeight,
+                    head < numHeads ? qOut + token * qDim + head * headDim : nullptr, kCache, vCache, slot, head, lane, numHeads, numKvHeads, headDim, eps);
 #pragma unroll
         for (int k = 0; k < E; k++) {
             x[k] = nextX[k];
