@@ -1,4 +1,5 @@
 #include "common.cuh"
+#include "rope.cuh"
 #include <cooperative_groups.h>
 
 // V1 (kept for an A/B behind -Dradixlm.attention.v1=true; the streaming kernels below are the default):
@@ -724,15 +725,22 @@ __device__ __forceinline__ void keyVectors(int (&rows)[U], int firstKey, int key
     }
 }
 
-// Issues the K and V loads of one iteration's rows: this lane's 16 bytes (vector loadSub of the row).
-template <int U>
+// Issues the K and V loads of one iteration's rows: this lane's 16 bytes (vector loadSub of the row). THROUGH_L2: by
+// ld.global.cg rather than the read-only path, for a kernel that writes a row itself (the own key, ROPE) and may
+// read it back later.
+template <int U, bool THROUGH_L2 = false>
 __device__ __forceinline__ void loadKeys(uint4 (&kRaw)[U], uint4 (&vRaw)[U], const int (&rows)[U],
                                          const uint4* __restrict__ kVectors, const uint4* __restrict__ vVectors,
                                          int loadSub) {
 #pragma unroll
     for (int u = 0; u < U; u++) {
-        kRaw[u] = __ldg(kVectors + rows[u] + loadSub);
-        vRaw[u] = __ldg(vVectors + rows[u] + loadSub);
+        if constexpr (THROUGH_L2) {
+            kRaw[u] = __ldcg(kVectors + rows[u] + loadSub);
+            vRaw[u] = __ldcg(vVectors + rows[u] + loadSub);
+        } else {
+            kRaw[u] = __ldg(kVectors + rows[u] + loadSub);
+            vRaw[u] = __ldg(vVectors + rows[u] + loadSub);
+        }
     }
 }
 
@@ -804,13 +812,59 @@ __device__ __forceinline__ void mergeCluster(float* ctaMax, float* ctaSum, float
 #endif
 }
 
-template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0>
+// What a 1-token decode step's clustered attention needs to apply the q/k norm and RoPE itself (ROPE: the models with
+// q/k norms, whose RoPE otherwise runs as rope_qk_norm_kv_write_v2 between the qkv GEMV and the attention): the qkv
+// GEMV's output row and what that kernel reads besides.
+struct RopeInputs {
+    const float* qkv;          // (qDim + 2·kvDim) float32, q and k heads in pair order
+    const float* bias;         // (qDim + 2·kvDim) float32, or null
+    const bf16* qNormWeight;   // (HD) bf16, or null; with kNormWeight
+    const bf16* kNormWeight;
+    const float2* angles;      // (HD / 2) (cos, sin) of the token's angles (rope_angles)
+    const int* slotMapping;    // the token's KV slot
+    bf16* kCacheOut;           // the layer's K and V cache, which the split holding the own key writes
+    bf16* vCacheOut;
+    float eps;
+};
+
+// After the wait: the group's q heads normalised and rotated into qOut (group, HD), and, in the CTA whose split holds
+// the token's own key, its k head normalised, rotated and written with its v into the cache, by ropeHead as
+// rope_qk_norm_kv_write_v2 runs it (the same bits), a warp per head. Every thread of the CTA calls it (barriers).
+template <int HD, int G, int W>
+__device__ __forceinline__ void ropeGroup(const RopeInputs& rope, float (*qOut)[HD], float* cosTable, float* sinTable,
+                                          float (*rotateBuf)[HD], int kvHead, int group, int numHeads, int numKvHeads,
+                                          bool holdsOwnKey) {
+    constexpr int E = HD / 32;
+    static_assert(HD % 32 == 0, "a head's dims in whole warps");
+    for (int p = threadIdx.x; p < HD / 2; p += blockDim.x) {
+        float2 a = rope.angles[p];
+        cosTable[p] = a.x;
+        sinTable[p] = a.y;
+    }
+    __syncthreads();
+    int warp = threadIdx.x >> 5;
+    int lane = threadIdx.x & 31;
+    int units = group + (holdsOwnKey ? 1 : 0);  // the q heads, then the k head
+    for (int u = warp; u < units; u += W) {
+        int head = u < group ? kvHead * group + u : numHeads + kvHead;
+        float x[E], v[E];
+        ropeLoadHead<E>(rope.qkv, head, lane, numHeads, HD, numHeads * HD, numKvHeads * HD, x, v);
+        ropeHead<E>(x, v, rotateBuf[warp], cosTable, sinTable, rope.bias, rope.qNormWeight, rope.kNormWeight,
+                    u < group ? qOut[u] : nullptr, rope.kCacheOut, rope.vCacheOut, u < group ? 0 : rope.slotMapping[0],
+                    head, lane, numHeads, numKvHeads, HD, rope.eps);
+    }
+    __syncthreads();
+}
+
+template <int HD, int G, int W, int U_ASKED, bool TRANSPOSED, bool FUSED, int CLUSTER = 0, bool ROPE = false>
 __device__ __forceinline__ void pagedAttentionV3(
         const float* __restrict__ q, const bf16* __restrict__ kCache, const bf16* __restrict__ vCache,
         const int* __restrict__ positions, const int* __restrict__ tokenSeq, const int* __restrict__ blockTables,
         int maxPagesPerSeq, int pageSize, int pageShift, int numHeads, int numKvHeads, int numSplits, float scale,
         float* __restrict__ partMax, float* __restrict__ partSum, float* __restrict__ partAcc,
-        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters, int oldKeysReady) {
+        const int* __restrict__ skipToken, bf16* __restrict__ out, int* __restrict__ counters, int oldKeysReady,
+        const RopeInputs& rope = RopeInputs{}) {
+    static_assert(!ROPE || CLUSTER > 0, "the q/k norm and RoPE run in the clustered kernel only");
     constexpr int L = SplitShape<HD, G>::L;
     constexpr int U = G >= 8 && U_ASKED > 2 ? 2 : U_ASKED;  // G = 8: 128 query + accumulator registers leave room for no more
     constexpr int KEYS_PER_PASS = 32 / L;
@@ -858,6 +912,14 @@ __device__ __forceinline__ void pagedAttentionV3(
     }
     int end = min(numKeys, begin + chunk);
     int earlyEnd = early && end == numKeys ? numKeys - 1 : end;  // keys loaded early stop short of the own key
+    // ROPE (1-token steps): q comes from ropeGroup, after the wait, and the split holding the own key writes it first
+    __shared__ __align__(16) float ropeQ[ROPE ? G : 1][ROPE ? HD : 1];  // loadGroupQuery reads it by float4
+    __shared__ float ropeCos[ROPE ? HD / 2 : 1], ropeSin[ROPE ? HD / 2 : 1];
+    __shared__ float ropeScratch[ROPE ? W : 1][ROPE ? HD : 1];
+    if constexpr (ROPE) {
+        if (!early) ropeGroup<HD, G, W>(rope, ropeQ, ropeCos, ropeSin, ropeScratch, kvHead, group, numHeads, numKvHeads,
+                                        end == numKeys);
+    }
     int warp = threadIdx.x >> 5;
     int lane = threadIdx.x & 31;
     int sub = lane & (L - 1);  // which 8 dims of the key this lane holds
@@ -876,7 +938,7 @@ __device__ __forceinline__ void pagedAttentionV3(
     uint4 kA[U], vA[U], kB[U], vB[U];
     bool valid[U];
     keyVectors<HD, U>(rows, firstKey, KEYS_PER_PASS, earlyEnd, table, pageSize, pageShift, numKvHeads, kvHead);
-    loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+    loadKeys<U, ROPE>(kA, vA, rows, kVectors, vVectors, loadSub);
     keyVectors<HD, U>(rows, firstKey + KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift, numKvHeads, kvHead);
     if (early) {
         int ownPass = -1, ownRow[1];  // the pass of A in which this lane meets the own key, if it does
@@ -886,23 +948,28 @@ __device__ __forceinline__ void pagedAttentionV3(
             keyVectors<HD, 1>(ownRow, numKeys - 1, 0, numKeys, table, pageSize, pageShift, numKvHeads, kvHead);
         }
         pdlWait();
+        if constexpr (ROPE) {
+            ropeGroup<HD, G, W>(rope, ropeQ, ropeCos, ropeSin, ropeScratch, kvHead, group, numHeads, numKvHeads,
+                                end == numKeys);
+        }
         if (ownPass >= 0) placeOwnKey<U>(kA, vA, ownPass, kVectors, vVectors, ownRow[0] + loadSub);
     }
 
     float qReg[G][8];
-    loadGroupQuery<HD, G>(qReg, q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims, scale);
+    loadGroupQuery<HD, G>(qReg, ROPE ? &ropeQ[0][0] : q + (token * numHeads + kvHead * group) * HD, group, sub, holdsDims,
+                          scale);
     float runMax[G], runSum[G], acc[G][8];
     clearSoftmaxState<G>(runMax, runSum, acc);
 
     // A holds iteration it, B iteration it + 1 (past the split's end: the row of its last key, invalid)
     for (int it = 0; it < numIters; it += 2) {
-        loadKeys<U>(kB, vB, rows, kVectors, vVectors, loadSub);
+        loadKeys<U, ROPE>(kB, vB, rows, kVectors, vVectors, loadSub);
         keyVectors<HD, U>(rows, firstKey + (it + 2) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + it * KEYS_PER_ITER, KEYS_PER_PASS, end);
         attendKeys<G, U, L, true, TRANSPOSED>(kA, vA, valid, qReg, runMax, runSum, acc);
         if (it + 1 >= numIters) break;
-        loadKeys<U>(kA, vA, rows, kVectors, vVectors, loadSub);
+        loadKeys<U, ROPE>(kA, vA, rows, kVectors, vVectors, loadSub);
         keyVectors<HD, U>(rows, firstKey + (it + 3) * KEYS_PER_ITER, KEYS_PER_PASS, end, table, pageSize, pageShift,
                           numKvHeads, kvHead);
         validKeys<U>(valid, firstKey + (it + 1) * KEYS_PER_ITER, KEYS_PER_PASS, end);
@@ -1195,6 +1262,32 @@ __device__ __forceinline__ void pagedAttentionMma(
                                                   numSplits, scale, partMax, partSum, partAcc, skipToken, out,  \
                                                   counters, oldKeysReady);                                      \
     }
+// The default cluster kernel applying a 1-token step's q/k norm and RoPE itself (ROPE; _rope): V3's arguments (q
+// unused), then RopeInputs' (kCacheOut, vCacheOut: kCache and vCache again).
+#define PAGED_ATTENTION_V3_ROPE_ENTRY(HD, G)                                                                     \
+    extern "C" __global__ void __launch_bounds__(4 * 32, G >= 8 ? 1 : (G == 1 ? 4 : 2))                          \
+            paged_attention_v3_hd##HD##_g##G##_w4u4b2_cluster16_rope(                                           \
+            const float* q, const bf16* kCache, const bf16* vCache, const int* positions, const int* tokenSeq,  \
+            const int* blockTables, int maxPagesPerSeq, int pageSize, int pageShift, int numHeads,              \
+            int numKvHeads, int numSplits, float scale, float* partMax, float* partSum, float* partAcc,         \
+            const int* skipToken, bf16* out, int* counters, int oldKeysReady, const float* qkv,                 \
+            const float* bias, const bf16* qNormWeight, const bf16* kNormWeight, const float2* angles,          \
+            const int* slotMapping, bf16* kCacheOut, bf16* vCacheOut, float eps) {                             \
+        pdlTrigger();                                                                                           \
+        pagedAttentionV3<HD, G, 4, 4, false, false, 16, true>(q, kCache, vCache, positions, tokenSeq,           \
+                blockTables, maxPagesPerSeq, pageSize, pageShift, numHeads, numKvHeads, numSplits, scale,       \
+                partMax, partSum, partAcc, skipToken, out, counters, oldKeysReady,                              \
+                RopeInputs{qkv, bias, qNormWeight, kNormWeight, angles, slotMapping, kCacheOut, vCacheOut, eps}); \
+    }
+PAGED_ATTENTION_V3_ROPE_ENTRY(64, 1)
+PAGED_ATTENTION_V3_ROPE_ENTRY(64, 2)
+PAGED_ATTENTION_V3_ROPE_ENTRY(64, 4)
+PAGED_ATTENTION_V3_ROPE_ENTRY(64, 8)
+PAGED_ATTENTION_V3_ROPE_ENTRY(128, 1)
+PAGED_ATTENTION_V3_ROPE_ENTRY(128, 2)
+PAGED_ATTENTION_V3_ROPE_ENTRY(128, 4)
+PAGED_ATTENTION_V3_ROPE_ENTRY(128, 8)
+
 // The knobs PagedAttentionKernel.V3_SHAPES names (keep the two lists equal): warps, passes, min CTAs per SM,
 // and the transposed score sums (name suffix t; a no-op for group 1 and for groups wider than a key's lanes).
 // Each comes twice: as is, and fused (suffix _fused: merges its splits into out itself). Separate instantiations,

@@ -529,6 +529,8 @@ public final class CudaBackend implements Backend {
         fusedGemv.ropeAngles(b.positions, invFreq, b.ropeAngles, config.headDim());
         mark("rope_angles");
         var shape = ropeShape();
+        // with q/k norms, the clustered attention applies them and RoPE itself where it can (no RoPE kernel)
+        boolean ropeInAttention = attention.appliesRope(1, decodeLayout(), split.maxKeys());
         for (int l = 0; l < config.numLayers(); l++) {
             CudaWeights.Layer layer = weights.layers().get(l);
             if (layer.qNorm() == null) {
@@ -539,11 +541,20 @@ public final class CudaBackend implements Backend {
             } else { // the q/k norm spans whole heads: qkv first, then the RoPE kernel
                 fusedGemv.norm(b.residual, layer.inputNorm(), layer.qkv(), b.qkv, hidden, shape.qkvWidth(), eps);
                 mark("qkv_proj");
-                rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
-                        b.q, kCache.get(l), vCache.get(l), 1, shape, eps, ROPE_ANGLES_READ ? b.ropeAngles : null);
-                mark("rope_kv_write");
+                if (!ropeInAttention) {
+                    rope.launch(b.qkv, layer.qkvBias(), b.positions, b.slotMapping, invFreq, layer.qNorm(), layer.kNorm(),
+                            b.q, kCache.get(l), vCache.get(l), 1, shape, eps, ROPE_ANGLES_READ ? b.ropeAngles : null);
+                    mark("rope_kv_write");
+                }
             }
-            decodeAttention(l, 1, numSeqs, split);
+            if (layer.qNorm() != null && ropeInAttention) {
+                attention.launchWithRope(new PagedAttentionKernel.RopeInputs(b.qkv, layer.qkvBias(), layer.qNorm(),
+                                layer.kNorm(), b.ropeAngles, b.slotMapping, eps), kCache.get(l), vCache.get(l), b.positions,
+                        b.tokenSeq, b.blockTables, decodeLayout(), b.attention, b.attnOut, numSeqs == 1, split.maxKeys());
+                mark("decode_attention");
+            } else {
+                decodeAttention(l, 1, numSeqs, split);
+            }
             fusedGemv.residual(b.attnOut, layer.o(), layer.oBias(), b.residual, config.qDim(), hidden);
             mark("o_proj");
             fusedGemv.normSwiglu(b.residual, layer.postNorm(), layer.gateUp(), b.act, hidden, config.intermediateSize(), eps);
@@ -589,8 +600,7 @@ public final class CudaBackend implements Backend {
      */
     private PagedAttentionKernel.Layout decodeAttention(int l, int numTokens, int numSeqs, AttentionSplit split) {
         StepBuffers b = buffers;
-        var layout = new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(),
-                pageSize, numPages + 1, b.tableStride);
+        var layout = decodeLayout();
         if (split.numDecodeTokens() > 0) {
             // with prefill tiles in the step, their tokens are skipped here (and written by the prefill kernel); a
             // fused V3 kernel, or one in clusters, writes attnOut itself, and the reduce then launches nothing
@@ -603,6 +613,12 @@ public final class CudaBackend implements Backend {
             if (!splits.outWritten()) mark("attention_reduce");
         }
         return layout;
+    }
+
+    /** The KV layout of this step's attention (the block tables at the step's width). */
+    private PagedAttentionKernel.Layout decodeLayout() {
+        return new PagedAttentionKernel.Layout(config.numHeads(), config.numKvHeads(), config.headDim(), pageSize,
+                numPages + 1, buffers.tableStride);
     }
 
     /** normed → gate/up (float32, or bf16 when INTO_RESIDUAL and {@link #BF16_GATE_UP}) → SwiGLU → down_proj, into proj or the residual. */

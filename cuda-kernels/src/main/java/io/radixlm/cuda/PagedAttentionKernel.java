@@ -195,6 +195,13 @@ public final class PagedAttentionKernel {
     static final int LONG_CONTEXT_HEAD_DIM = 64;
     /** Decode launches of fewer tokens whose table rows hold at least this many keys run the tensor-core kernel at any head dim it has (0: never). */
     static final int FEW_TOKENS_TENSOR_CORE_KEYS = Integer.getInteger("radixlm.attention.fewTokensTensorCoreKeys", 0);
+    /**
+     * Whether a 1-token decode launch in clusters may apply the step's q/k norm and RoPE itself ({@link #launchWithRope}),
+     * so that the RoPE kernel of models with q/k norms is not launched. -Dradixlm.attention.rope=false: off.
+     */
+    static final boolean ROPE_IN_CLUSTERS = !"false".equals(System.getProperty("radixlm.attention.rope"));
+    /** The head dims that have a _rope cluster kernel. */
+    static final java.util.List<Integer> ROPE_HEAD_DIMS = java.util.List.of(64, 128);
     /** Whether decode-only launches may load the older keys before their wait (-Dradixlm.attention.earlyLoads). */
     static final boolean EARLY_LOADS = !"false".equals(System.getProperty("radixlm.attention.earlyLoads"));
 
@@ -251,6 +258,11 @@ public final class PagedAttentionKernel {
                         String clustered = clusterKernel(headDim, group);
                         clusterCapacity.put(clustered, device.maxActiveClusters(clustered, CLUSTER_SIZE,
                                 new Dim3(1, 1, CLUSTER_SIZE), Dim3.of(streamingThreads())));
+                        if (ROPE_IN_CLUSTERS && ROPE_HEAD_DIMS.contains(headDim)) {
+                            String withRope = clustered + "_rope";
+                            clusterCapacity.put(withRope, device.maxActiveClusters(withRope, CLUSTER_SIZE,
+                                    new Dim3(1, 1, CLUSTER_SIZE), Dim3.of(streamingThreads())));
+                        }
                     }
                 }
             }
@@ -265,6 +277,61 @@ public final class PagedAttentionKernel {
     public boolean mergesInClusters(int numTokens, Layout layout, int maxKeys) {
         Integer capacity = clusterCapacity.get(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()));
         return capacity != null && maxKeys <= CLUSTER_MAX_KEYS && (long) numTokens * layout.numKvHeads() <= capacity;
+    }
+
+    /**
+     * Whether {@link #launchWithRope} takes a launch of numTokens tokens over at most maxKeys keys: one token, in
+     * clusters, at a head dim with a _rope kernel.
+     */
+    public boolean appliesRope(int numTokens, Layout layout, int maxKeys) {
+        Integer capacity = clusterCapacity.get(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()) + "_rope");
+        return numTokens == 1 && capacity != null && maxKeys <= CLUSTER_MAX_KEYS && layout.numKvHeads() <= capacity;
+    }
+
+    /**
+     * The inputs of a 1-token step's q/k norm and RoPE (as {@link RopeKvWriteKernel} takes them): the qkv GEMV's row,
+     * its bias (or null), the q and k norm weights (or both null), the token's angles ({@link FusedGemvKernel#ropeAngles})
+     * and its KV slot.
+     */
+    public record RopeInputs(DeviceMemory qkv, DeviceMemory bias, DeviceMemory qNormWeight, DeviceMemory kNormWeight,
+                             DeviceMemory angles, DeviceMemory slotMapping, float eps) { }
+
+    /**
+     * A 1-token decode step's attention that first applies the token's q/k norm and RoPE, as
+     * {@link RopeKvWriteKernel} would (the same bits): q from rope.qkv, the own key and value written into kCache and
+     * vCache by the cluster whose split holds it; then as {@link #launch} in clusters, into out. Only where
+     * {@link #appliesRope} says so.
+     */
+    public Splits launchWithRope(RopeInputs rope, DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                                 DeviceMemory tokenSeq, DeviceMemory blockTables, Layout layout, AttentionWorkspace workspace,
+                                 DeviceMemory out, boolean oldKeysReady, int maxKeys) {
+        if (!appliesRope(1, layout, maxKeys)) throw new IllegalStateException("no clustered RoPE attention for " + layout);
+        int qkvWidth = (layout.numHeads() + 2 * layout.numKvHeads()) * layout.headDim();
+        rope.qkv().requireElements(qkvWidth, 4, "rope qkv");
+        if (rope.bias() != null) rope.bias().requireElements(qkvWidth, 4, "rope bias");
+        if ((rope.qNormWeight() == null) != (rope.kNormWeight() == null)) throw new IllegalArgumentException("q and k norm come together");
+        if (rope.qNormWeight() != null) {
+            rope.qNormWeight().requireElements(layout.headDim(), 2, "q norm");
+            rope.kNormWeight().requireElements(layout.headDim(), 2, "k norm");
+        }
+        rope.angles().requireElements(layout.headDim(), 4, "rope angles");
+        rope.slotMapping().requireElements(1, 4, "slotMapping");
+        long cacheElements = (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim();
+        kCache.requireElements(cacheElements, 2, "kCache");
+        vCache.requireElements(cacheElements, 2, "vCache");
+        positions.requireElements(1, 4, "positions");
+        tokenSeq.requireElements(1, 4, "tokenSeq");
+        blockTables.requireElements(layout.maxPagesPerSeq(), 4, "blockTables");
+        out.requireElements((long) layout.numHeads() * layout.headDim(), 2, "attention out");
+        boolean early = oldKeysReady && EARLY_LOADS;
+        device.launchCluster(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()) + "_rope",
+                new Dim3(1, layout.numKvHeads(), CLUSTER_SIZE), Dim3.of(streamingThreads()), CLUSTER_SIZE,
+                v3Args(rope.qkv(), kCache, vCache, positions, tokenSeq, blockTables, layout, workspace, null, CLUSTER_SIZE,
+                        out, null, early)
+                        .ptr(rope.qkv()).ptr(RopeKvWriteKernel.addressOrNull(rope.bias()))
+                        .ptr(RopeKvWriteKernel.addressOrNull(rope.qNormWeight())).ptr(RopeKvWriteKernel.addressOrNull(rope.kNormWeight()))
+                        .ptr(rope.angles()).ptr(rope.slotMapping()).ptr(kCache).ptr(vCache).f32(rope.eps()));
+        return new Splits(variant, CLUSTER_SIZE, true);
     }
 
     public Variant variant() { return variant; }
