@@ -538,7 +538,7 @@ public final class CudaBackend implements Backend {
                         new FusedGemvKernel.RopeTarget(b.ropeAngles, b.slotMapping, b.q, kCache.get(l), vCache.get(l), shape),
                         hidden, eps);
                 mark("qkv_proj");
-            } else { // the q/k norm spans whole heads: qkv first, then the RoPE kernel
+            } else { // the q/k norm spans whole heads: qkv first, then RoPE (its own kernel, or inside the clustered attention)
                 fusedGemv.norm(b.residual, layer.inputNorm(), layer.qkv(), b.qkv, hidden, shape.qkvWidth(), eps);
                 mark("qkv_proj");
                 if (!ropeInAttention) {
