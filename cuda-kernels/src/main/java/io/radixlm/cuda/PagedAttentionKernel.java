@@ -193,8 +193,6 @@ public final class PagedAttentionKernel {
     static final int LONG_CONTEXT_MIN_TOKENS = 64;
     static final int LONG_CONTEXT_MIN_KEYS = 4096;
     static final int LONG_CONTEXT_HEAD_DIM = 64;
-    /** Decode launches of fewer tokens whose table rows hold at least this many keys run the tensor-core kernel at any head dim it has (0: never). */
-    static final int FEW_TOKENS_TENSOR_CORE_KEYS = Integer.getInteger("radixlm.attention.fewTokensTensorCoreKeys", 0);
     /**
      * Whether a 1-token decode launch in clusters may apply the step's q/k norm and RoPE itself ({@link #launchWithRope}),
      * so that the RoPE kernel of models with q/k norms is not launched. -Dradixlm.attention.rope=false: off.
@@ -247,8 +245,7 @@ public final class PagedAttentionKernel {
         if (variant.packedStates()) {
             for (int headDim : SUPPORTED_HEAD_DIMS) {
                 for (int group = 1; group <= MAX_GROUP; group *= 2) {
-                    for (V3Shape shape : java.util.stream.Stream.of(v3Shape(headDim), longContextShape(headDim),
-                            fewTokensLongShape(headDim)).distinct().toList()) {
+                    for (V3Shape shape : java.util.stream.Stream.of(v3Shape(headDim), longContextShape(headDim)).distinct().toList()) {
                         String kernel = streamingKernel(headDim, group, fused(), shape);
                         residentBlocks.put(kernel, device.maxResidentBlocks(kernel, streamingThreads(),
                                 streamingSharedBytes(headDim, shape)));
@@ -307,21 +304,11 @@ public final class PagedAttentionKernel {
                                  DeviceMemory out, boolean oldKeysReady, int maxKeys) {
         if (!appliesRope(1, layout, maxKeys)) throw new IllegalStateException("no clustered RoPE attention for " + layout);
         int qkvWidth = (layout.numHeads() + 2 * layout.numKvHeads()) * layout.headDim();
-        rope.qkv().requireElements(qkvWidth, 4, "rope qkv");
-        if (rope.bias() != null) rope.bias().requireElements(qkvWidth, 4, "rope bias");
-        if ((rope.qNormWeight() == null) != (rope.kNormWeight() == null)) throw new IllegalArgumentException("q and k norm come together");
-        if (rope.qNormWeight() != null) {
-            rope.qNormWeight().requireElements(layout.headDim(), 2, "q norm");
-            rope.kNormWeight().requireElements(layout.headDim(), 2, "k norm");
-        }
+        RopeKvWriteKernel.requireProjection(rope.qkv(), rope.bias(), rope.qNormWeight(), rope.kNormWeight(), 1, qkvWidth,
+                layout.headDim());
         rope.angles().requireElements(layout.headDim(), 4, "rope angles");
         rope.slotMapping().requireElements(1, 4, "slotMapping");
-        long cacheElements = (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim();
-        kCache.requireElements(cacheElements, 2, "kCache");
-        vCache.requireElements(cacheElements, 2, "vCache");
-        positions.requireElements(1, 4, "positions");
-        tokenSeq.requireElements(1, 4, "tokenSeq");
-        blockTables.requireElements(layout.maxPagesPerSeq(), 4, "blockTables");
+        requireCacheAndTables(kCache, vCache, positions, tokenSeq, blockTables, 1, 1, layout);
         out.requireElements((long) layout.numHeads() * layout.headDim(), 2, "attention out");
         boolean early = oldKeysReady && EARLY_LOADS;
         device.launchCluster(clusterKernel(layout.headDim(), layout.numHeads() / layout.numKvHeads()) + "_rope",
@@ -332,6 +319,18 @@ public final class PagedAttentionKernel {
                         .ptr(RopeKvWriteKernel.addressOrNull(rope.qNormWeight())).ptr(RopeKvWriteKernel.addressOrNull(rope.kNormWeight()))
                         .ptr(rope.angles()).ptr(rope.slotMapping()).ptr(kCache).ptr(vCache).f32(rope.eps()));
         return new Splits(variant, CLUSTER_SIZE, true);
+    }
+
+    /** The layer's K/V cache and the step's positions, sequences and block tables are as large as the launch reads. */
+    private static void requireCacheAndTables(DeviceMemory kCache, DeviceMemory vCache, DeviceMemory positions,
+                                              DeviceMemory tokenSeq, DeviceMemory blockTables, int numTokens, int numSeqs,
+                                              Layout layout) {
+        long cacheElements = (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim();
+        kCache.requireElements(cacheElements, 2, "kCache");
+        vCache.requireElements(cacheElements, 2, "vCache");
+        positions.requireElements(numTokens, 4, "positions");
+        tokenSeq.requireElements(numTokens, 4, "tokenSeq");
+        blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
     }
 
     public Variant variant() { return variant; }
@@ -405,12 +404,7 @@ public final class PagedAttentionKernel {
             throw new IllegalArgumentException("attention workspace too small for " + numTokens + " tokens");
         }
         q.requireElements((long) numTokens * layout.numHeads() * layout.headDim(), 4, "attention q");
-        long cacheElements = (long) layout.numPages() * layout.pageSize() * layout.numKvHeads() * layout.headDim();
-        kCache.requireElements(cacheElements, 2, "kCache");
-        vCache.requireElements(cacheElements, 2, "vCache");
-        positions.requireElements(numTokens, 4, "positions");
-        tokenSeq.requireElements(numTokens, 4, "tokenSeq");
-        blockTables.requireElements((long) numSeqs * layout.maxPagesPerSeq(), 4, "blockTables");
+        requireCacheAndTables(kCache, vCache, positions, tokenSeq, blockTables, numTokens, numSeqs, layout);
         if (skipToken != null) skipToken.requireElements(numTokens, 4, "skipToken");
         float scale = (float) (1.0 / Math.sqrt(layout.headDim()));
         boolean early = oldKeysReady && EARLY_LOADS && skipToken == null;
@@ -591,17 +585,7 @@ public final class PagedAttentionKernel {
      * kernel's own.
      */
     V3Shape shapeFor(int numTokens, Layout layout, boolean decodeOnly) {
-        long rowKeys = (long) layout.maxPagesPerSeq() * layout.pageSize();
-        if (decodeOnly && numTokens < LONG_CONTEXT_MIN_TOKENS && FEW_TOKENS_TENSOR_CORE_KEYS > 0 && rowKeys >= FEW_TOKENS_TENSOR_CORE_KEYS) {
-            return fewTokensLongShape(layout.headDim());
-        }
         return isLongContextDecode(numTokens, layout, decodeOnly) ? longContextShape(layout.headDim()) : v3Shape(layout.headDim());
-    }
-
-    /** The shape of a decode launch of few tokens over long table rows at headDim. */
-    private V3Shape fewTokensLongShape(int headDim) {
-        return variant == Variant.V3 && LONG_CONTEXT_TENSOR_CORES && FEW_TOKENS_TENSOR_CORE_KEYS > 0 && v3Shape.equals(V3Shape.DEFAULT)
-                && V3Shape.TENSOR_CORES.supports(headDim) ? V3Shape.TENSOR_CORES : v3Shape(headDim);
     }
 
     /** Whether a launch is a long-context decode (see {@link #shapeFor}); the head dim decides the rest. */

@@ -47,16 +47,10 @@ public final class RopeKvWriteKernel {
             if (numTokens != 1) throw new IllegalArgumentException("precomputed angles are one token's, got " + numTokens + " tokens");
             angles.requireElements(shape.headDim(), 4, "rope angles");
         }
-        qkv.requireElements((long) numTokens * shape.qkvWidth(), 4, "rope qkv");
-        if (bias != null) bias.requireElements(shape.qkvWidth(), 4, "rope bias");
+        requireProjection(qkv, bias, qNormWeight, kNormWeight, numTokens, shape.qkvWidth(), shape.headDim());
         positions.requireElements(numTokens, 4, "positions");
         slotMapping.requireElements(numTokens, 4, "slotMapping");
         invFreq.requireElements(shape.headDim() / 2, 8, "invFreq");
-        if ((qNormWeight == null) != (kNormWeight == null)) throw new IllegalArgumentException("q and k norm come together");
-        if (qNormWeight != null) {
-            qNormWeight.requireElements(shape.headDim(), 2, "q norm");
-            kNormWeight.requireElements(shape.headDim(), 2, "k norm");
-        }
         qOut.requireElements((long) numTokens * shape.numHeads() * shape.headDim(), 4, "rope qOut");
         long cacheElements = (long) shape.numSlots() * shape.numKvHeads() * shape.headDim();
         kCache.requireElements(cacheElements, 2, "kCache");
@@ -103,6 +97,21 @@ public final class RopeKvWriteKernel {
         }
 
         String kernel() { return "rope_qk_norm_kv_write_v2_e" + elementsPerLane; }
+    }
+
+    /**
+     * What a RoPE step reads of the qkv projection: numTokens rows of qkvWidth floats, the bias (or null) and the q and
+     * k norm weights (both or neither) of headDim bf16. Also checked by the clustered attention that does the same work.
+     */
+    static void requireProjection(DeviceMemory qkv, DeviceMemory bias, DeviceMemory qNormWeight, DeviceMemory kNormWeight,
+                                  int numTokens, int qkvWidth, int headDim) {
+        qkv.requireElements((long) numTokens * qkvWidth, 4, "rope qkv");
+        if (bias != null) bias.requireElements(qkvWidth, 4, "rope bias");
+        if ((qNormWeight == null) != (kNormWeight == null)) throw new IllegalArgumentException("q and k norm come together");
+        if (qNormWeight != null) {
+            qNormWeight.requireElements(headDim, 2, "q norm");
+            kNormWeight.requireElements(headDim, 2, "k norm");
+        }
     }
 
     static long addressOrNull(DeviceMemory memory) { return memory == null ? 0 : memory.address(); }

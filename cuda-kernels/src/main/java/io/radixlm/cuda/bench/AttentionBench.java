@@ -74,15 +74,16 @@ final class AttentionBench {
             IntFunction<PagedAttentionKernel.Splits> kernel = i -> attention.launch(q,
                     caches.get(2 * (i % copies)), caches.get(2 * (i % copies) + 1), positions, tokenSeq, tables,
                     batchSize, batchSize, layout, workspace);
-            // the decode step's launch: every token its sequence's only new one, so the older keys may load before the wait
-            IntFunction<IntFunction<PagedAttentionKernel.Splits>> writingOut = early -> i -> attention.launch(q,
+            // early: as the decode step launches it (every token its sequence's only new one: older keys load before the wait)
+            interface WritingOut { PagedAttentionKernel.Splits launch(int i, boolean early); }
+            WritingOut writingOut = (i, early) -> attention.launch(q,
                     caches.get(2 * (i % copies)), caches.get(2 * (i % copies) + 1), positions, tokenSeq, tables,
-                    batchSize, batchSize, layout, workspace, null, out, early != 0, context);
+                    batchSize, batchSize, layout, workspace, null, out, early, context);
             boolean clustered = attention.mergesInClusters(batchSize, layout, context);  // only the launch given out
             int numSplits = attention.numSplits(batchSize, layout, workspace);
             double kernelMillis = graphMillis(device, kernel::apply);
-            double bothMillis = graphMillis(device, i -> reduce.launch(workspace, writingOut.apply(0).apply(i), positions, out, batchSize));
-            double decodeMillis = graphMillis(device, i -> reduce.launch(workspace, writingOut.apply(1).apply(i), positions, out, batchSize));
+            double bothMillis = graphMillis(device, i -> reduce.launch(workspace, writingOut.launch(i, false), positions, out, batchSize));
+            double decodeMillis = graphMillis(device, i -> reduce.launch(workspace, writingOut.launch(i, true), positions, out, batchSize));
             double fraction = bytes / (bothMillis / 1e3) / ceilings.copyBytesPerSecond();
             double kernelFraction = bytes / (kernelMillis / 1e3) / ceilings.copyBytesPerSecond();
             double decodeFraction = bytes / (decodeMillis / 1e3) / ceilings.copyBytesPerSecond();
